@@ -1,0 +1,1 @@
+"""Planwise service: the Quart app, WebSocket and HTTP API, sessions, enrichment, CLI."""

@@ -117,7 +117,8 @@ class Matcher:
         excluded.sort(key=lambda x: x["id"])
         return {
             "questions": [
-                {"id": q.id, "visible": q.id in visible, "answered": q.id in answers} for q in catalogue.questions
+                {"id": q.id, "visible": q.id in visible, "answered": q.id in answers}
+                for q in catalogue.questions
             ],
             "plans": plans,
             "excluded": excluded,
@@ -154,5 +155,7 @@ def _plan_payload(plan: Plan, rank: int, score: int | float, reasons: list[dict[
 
 def fired_effects(catalogue: Catalogue, evaluation: Evaluation) -> list[tuple[str, int, Any]]:
     """The effects of the fired rules as (rule id, effect index, effect), in reason order."""
-    rules = sorted((catalogue.rule_by_id[r] for r in set(evaluation.fired)), key=lambda r: (-r.priority, r.id))
+    rules = sorted(
+        (catalogue.rule_by_id[r] for r in set(evaluation.fired)), key=lambda r: (-r.priority, r.id)
+    )
     return [(r.id, i, e) for r in rules for i, e in enumerate(r.then)]

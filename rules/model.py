@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 FORMAT = "plan-catalogue/1"
 
@@ -55,8 +55,8 @@ class Not:
     item: Any
 
 
-Condition = Union[AnswerTest, FactTest, All, AnyOf, Not]
-PlanCondition = Union[AttrTest, All, AnyOf, Not]
+Condition = AnswerTest | FactTest | All | AnyOf | Not
+PlanCondition = AttrTest | All | AnyOf | Not
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ class Derive:
     value: str
 
 
-Effect = Union[Require, Exclude, Score, Derive]
+Effect = Require | Exclude | Score | Derive
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,4 +290,6 @@ def parse_catalogue(data: dict[str, JSON]) -> Catalogue:
         if ranking_data
         else Ranking()
     )
-    return Catalogue(data["name"], attributes, plans, questions, rules, ranking, data.get("description"), raw=data)
+    return Catalogue(
+        data["name"], attributes, plans, questions, rules, ranking, data.get("description"), raw=data
+    )

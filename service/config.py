@@ -50,10 +50,14 @@ class Settings:
     staff_session_hours: float = 8.0
     impact_sessions: int = 1000
     demo_bundle: str = str(DATA_DIR / "demo-mobile.json")
+    load_demo: bool = False
+    auto_migrate: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
         """Read ``PLANWISE_*`` variables, apply ``overrides`` (tests), fill generated defaults."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

@@ -24,7 +24,13 @@ def test_demo_is_a_believable_catalogue() -> None:
     assert {q["type"] for q in DEMO["questions"]} == {"choice", "multi", "number", "boolean", "text"}
     assert sum("askWhen" in q for q in DEMO["questions"]) >= 2
     assert len(DEMO["rules"]) >= 40
-    effects = {k for r in DEMO["rules"] for e in r["then"] for k in ("require", "exclude", "score", "derive") if k in e}
+    effects = {
+        k
+        for r in DEMO["rules"]
+        for e in r["then"]
+        for k in ("require", "exclude", "score", "derive")
+        if k in e
+    }
     assert effects == {"require", "exclude", "score", "derive"}
 
 

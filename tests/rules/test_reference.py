@@ -99,7 +99,11 @@ def test_negative_and_zero_scores_explain(example_bundle: dict[str, Any]) -> Non
             "name": "Prefer 5G",
             "when": {"all": []},
             "then": [
-                {"score": -10, "where": {"attribute": "network", "op": "==", "value": "4g"}, "because": "Only 4G"},
+                {
+                    "score": -10,
+                    "where": {"attribute": "network", "op": "==", "value": "4g"},
+                    "because": "Only 4G",
+                },
                 {"score": 0, "because": "Everyone sees this"},
             ],
         }
@@ -120,7 +124,9 @@ def test_placeholders_substitute_once_and_leave_other_braces(example_bundle: dic
             "then": [
                 {
                     "score": 1,
-                    "because": "{answers.extras} | {facts.segment} | {answers.budget} | {answers.travel} | {x} {",
+                    "because": (
+                        "{answers.extras} | {facts.segment} | {answers.budget} | {answers.travel} | {x} {"
+                    ),
                 }
             ],
         }

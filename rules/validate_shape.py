@@ -1,0 +1,411 @@
+"""Shared shape checks (keys, types, ids, duplicates, limits) and those of attributes, plans and ranking."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeGuard
+
+from .answers import MAX_ABS_NUMBER, is_integer, is_number, list_values, suggest
+from .errors import Problem
+from .model import FORMAT, JSON, Attribute, Question
+from .placeholders import format_number
+
+MAX_RULES = 2000
+MAX_PLANS = 20000
+MAX_QUESTIONS = 500
+MAX_OPTIONS = 200  # per question, and per enum attribute
+MAX_ATTRIBUTES = 200
+MAX_EFFECTS_PER_RULE = 50
+MAX_ORDER_KEYS = 20
+MAX_RANKING_LIMIT = 1000
+MAX_CONDITION_DEPTH = 16
+MAX_CONDITION_NODES = 1000  # per condition (a rule's when, an askWhen, a plan condition)
+MAX_LIST_ITEMS = 1000  # list operands and set attribute values
+MAX_TEXT_LENGTH = 2000  # names, labels, texts, descriptions, because
+MAX_VALUE_LENGTH = 64  # enum attribute options and derived fact values
+
+# Fixed pattern of the id syntax (ids, keys, option values); never built from input.
+ID_SYNTAX = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+ID_RULE = "use 1 to 64 letters, digits, '-' or '_', starting with a letter"
+ATTRIBUTE_TYPES = ("number", "boolean", "enum", "set", "text")
+
+
+class Report:
+    """The problems found so far, in the order they were found, and the checks every part shares."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        """Record one problem."""
+        self.problems.append(Problem(path, message))
+
+    def keys(
+        self,
+        obj: Mapping[str, JSON],
+        path: str,
+        required: Sequence[str],
+        optional: Sequence[str] = (),
+        misfit: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Report unknown, misplaced (``misfit``) and missing keys; True when every required key is there."""
+        allowed = set(required) | set(optional)
+        for key in obj:
+            if key in allowed:
+                continue
+            if misfit and key in misfit:
+                self.add(at(path, key), misfit[key])
+            else:
+                self.add(at(path, key), f"Unknown key {quote(key)}{suggest(key, sorted(allowed))}")
+        missing = [key for key in required if key not in obj]
+        for key in missing:
+            self.add(at(path, key), f"Missing required key '{key}'")
+        return not missing
+
+    def text(self, obj: Mapping[str, JSON], key: str, path: str, required: bool = False) -> None:
+        """Check an optional or required free text (name, label, description...)."""
+        if key not in obj:
+            return
+        value, where = obj[key], at(path, key)
+        if not isinstance(value, str):
+            self.add(where, f"'{key}' must be a text, not {describe(value)}")
+        elif len(value) > MAX_TEXT_LENGTH:
+            self.add(where, f"'{key}' is too long: at most {MAX_TEXT_LENGTH} characters")
+        elif required and not value.strip():
+            self.add(where, f"'{key}' must not be empty")
+
+    def ident(self, value: object, path: str, kind: str) -> TypeGuard[str]:
+        """Check the id syntax; ``kind`` names what the id is ("plan id", "fact key")."""
+        if not isinstance(value, str):
+            self.add(path, f"The {kind} must be a text, not {describe(value)}")
+            return False
+        if not is_id(value):
+            self.add(path, f"{quote(value)} is not a valid {kind}: {ID_RULE}")
+            return False
+        return True
+
+    def items(
+        self, obj: Mapping[str, JSON], key: str, path: str, limit: int, hint: str = ""
+    ) -> list[JSON] | None:
+        """The list under ``key``, or None when it is absent or (reported) not a list."""
+        if key not in obj:
+            return None
+        value = obj[key]
+        if not isinstance(value, list):
+            self.add(at(path, key), f"'{key}' must be a list, not {describe(value)}")
+            return None
+        if len(value) > limit:
+            self.add(at(path, key), f"Too many {key}: at most {limit}{hint}")
+        return value
+
+    def unique(self, seen: dict[str, str], value: str, path: str, kind: str) -> bool:
+        """Report a duplicate; True for the first occurrence."""
+        if value in seen:
+            self.add(path, f"Duplicate {kind} {quote(value)} (also at {seen[value]})")
+            return False
+        seen[value] = path
+        return True
+
+
+def at(path: str, key: object) -> str:
+    """The path of ``key`` inside the object at ``path``."""
+    name = key if isinstance(key, str) else "?"
+    name = name if len(name) <= 100 else name[:100] + "..."
+    return f"{path}.{name}" if path else name
+
+
+def item(path: str, index: int) -> str:
+    """The path of item ``index`` of the list at ``path``."""
+    return f"{path}[{index}]"
+
+
+def quote(value: object) -> str:
+    """A text from the bundle as shown in a message: quoted, cut if long (other values: their type)."""
+    if not isinstance(value, str):
+        return describe(value)
+    return "'" + (value if len(value) <= 64 else value[:64] + "...") + "'"
+
+
+def describe(value: object) -> str:
+    """The JSON type of a value in words (never its content, which may be huge)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "an unsupported value"
+
+
+def not_one_of(what: str, value: object, choices: Sequence[str], hint: str = "") -> str:
+    """Why ``value`` is not one of ``choices``, e.g. "Unknown operator 'contain' (did you mean ...)"."""
+    if not isinstance(value, str):
+        return f"The {what} must be one of {', '.join(choices)}, not {describe(value)}"
+    hint = hint or suggest(value, choices)
+    return f"Unknown {what} {quote(value)}{hint}; use one of {', '.join(choices)}"
+
+
+def bad_number(name: str, value: object, kind: str = "a number") -> str:
+    """Why ``value`` is not an acceptable number (``kind``: "a number", "an integer")."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{name} must be a finite number"
+        if is_number(value):
+            return f"{name} must be {kind}"
+        limit = format_number(MAX_ABS_NUMBER)
+        return f"{name} is out of range: numbers must be between -{limit} and {limit}"
+    return f"{name} must be {kind}, not {describe(value)}"
+
+
+def is_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` follows the id syntax."""
+    return isinstance(value, str) and ID_SYNTAX.fullmatch(value) is not None
+
+
+def attribute_value_fits(attr: Attribute, value: object) -> bool:
+    """Whether a plan may hold ``value`` for the attribute (and a condition compare with it)."""
+    if attr.type == "number":
+        return is_number(value)
+    if attr.type == "boolean":
+        return isinstance(value, bool)
+    if attr.type == "enum":
+        return isinstance(value, str) and value in attr.options
+    if attr.type == "set":
+        return (
+            isinstance(value, list)
+            and len(value) <= MAX_LIST_ITEMS
+            and all(isinstance(v, str) and len(v) <= MAX_TEXT_LENGTH for v in value)
+            and len(set(value)) == len(value)
+        )
+    return isinstance(value, str) and len(value) <= MAX_TEXT_LENGTH
+
+
+def expected_attribute_value(attr: Attribute) -> str:
+    """What an attribute holds, as the end of "... must be ..."."""
+    if attr.type == "number":
+        return "a number"
+    if attr.type == "boolean":
+        return "true or false"
+    if attr.type == "enum":
+        return f"one of its options: {list_values(attr.options)}"
+    if attr.type == "set":
+        return f"a list of different texts (at most {MAX_LIST_ITEMS})"
+    return f"a text of at most {MAX_TEXT_LENGTH} characters"
+
+
+@dataclass
+class EffectShape:
+    """An effect whose kind could be read: its path, kind and raw object."""
+
+    path: str
+    kind: str
+    data: dict[str, JSON]
+
+
+@dataclass
+class RuleShape:
+    """What the logic checks need from one rule object."""
+
+    path: str
+    enabled: bool
+    when: JSON
+    has_when: bool
+    effects: list[EffectShape] = field(default_factory=list)
+    derives: list[tuple[str, str | None]] = field(default_factory=list)  # (fact key, value if valid)
+    complete: bool = True  # every derive effect could be read
+
+
+@dataclass
+class Index:
+    """What the shape checks learnt, for the logic checks; ``None`` when a whole list is unusable."""
+
+    attribute_keys: set[str] | None = None
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+    question_ids: set[str] | None = None
+    questions: dict[str, Question] = field(default_factory=dict)
+    ask_whens: list[tuple[str | None, str, JSON]] = field(default_factory=list)  # (question id, path, cond)
+    rules: list[RuleShape] | None = None
+    rules_complete: bool = True  # every rule was an object
+    becauses: list[tuple[str, str]] = field(default_factory=list)  # (path, text)
+
+
+class ShapeChecker:
+    """Walks a bundle once, reporting shape problems and building the :class:`Index`."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.add = report.add
+        self.index = Index()
+
+    def check(self, data: dict[str, JSON]) -> Index:
+        """Check the bundle object and its data parts (questions and rules: :mod:`rules.validator`)."""
+        report = self.report
+        report.keys(
+            data,
+            "",
+            ("format", "name", "attributes", "plans", "questions", "rules"),
+            ("description", "ranking"),
+        )
+        if "format" in data and data["format"] != FORMAT:
+            report.add("format", f"The format must be '{FORMAT}', not {quote(data['format'])}")
+        report.text(data, "name", "", required=True)
+        report.text(data, "description", "")
+        self._attributes(data)
+        self._plans(data)
+        self._ranking(data)
+        return self.index
+
+    def _attributes(self, data: dict[str, JSON]) -> None:
+        items = self.report.items(data, "attributes", "", MAX_ATTRIBUTES)
+        if items is None:
+            return
+        keys: set[str] = set()
+        complete = True  # every key is known: only then is a reference "unknown"
+        seen: dict[str, str] = {}
+        for i, attr in enumerate(items):
+            path = item("attributes", i)
+            if not isinstance(attr, dict):
+                self.add(path, f"An attribute must be an object, not {describe(attr)}")
+                complete = False
+                continue
+            raw_kind = attr.get("type")
+            kind = raw_kind if isinstance(raw_kind, str) and raw_kind in ATTRIBUTE_TYPES else None
+            type_ok = kind is not None
+            if "type" in attr and kind is None:
+                self.add(at(path, "type"), not_one_of("attribute type", raw_kind, ATTRIBUTE_TYPES))
+            required: tuple[str, ...] = ("key", "type", "label")
+            if kind == "enum":
+                required += ("options",)
+            optional = ("unit", "description") if type_ok else ("unit", "description", "options")
+            misfit = {"options": "'options' is only for enum attributes"}
+            self.report.keys(attr, path, required, optional, misfit)
+            self.report.text(attr, "label", path, required=True)
+            self.report.text(attr, "unit", path)
+            self.report.text(attr, "description", path)
+            options = None
+            if "options" in attr and kind in (None, "enum"):
+                options = self._enum_options(attr["options"], at(path, "options"))
+            key = attr.get("key")
+            if isinstance(key, str):
+                keys.add(key)  # even a malformed key: references to it are not "unknown" on top
+            else:
+                complete = False
+            if "key" not in attr or not self.report.ident(key, at(path, "key"), "attribute key"):
+                continue
+            first = self.report.unique(seen, key, at(path, "key"), "attribute key")
+            if first and kind is not None and (kind != "enum" or options is not None):
+                label = attr["label"] if isinstance(attr.get("label"), str) else ""
+                self.index.attributes[key] = Attribute(key, kind, label, options=options or ())
+        self.index.attribute_keys = keys if complete else None
+
+    def _enum_options(self, value: JSON, path: str) -> tuple[str, ...] | None:
+        """Enum options: a non-empty list of different texts of 1-64 characters."""
+        if not isinstance(value, list):
+            self.add(path, f"'options' must be a list of texts, not {describe(value)}")
+            return None
+        if not value:
+            self.add(path, "An enum attribute needs at least one option")
+            return None
+        if len(value) > MAX_OPTIONS:
+            self.add(path, f"Too many options: at most {MAX_OPTIONS}")
+        ok = True
+        seen: dict[str, str] = {}
+        for j, option in enumerate(value):
+            if not isinstance(option, str) or not 1 <= len(option) <= MAX_VALUE_LENGTH:
+                self.add(item(path, j), f"An option must be a text of 1 to {MAX_VALUE_LENGTH} characters")
+                ok = False
+            else:
+                self.report.unique(seen, option, item(path, j), "option")
+        return tuple(seen) if ok else None
+
+    def _plans(self, data: dict[str, JSON]) -> None:
+        items = self.report.items(data, "plans", "", MAX_PLANS)
+        seen: dict[str, str] = {}
+        misplaced = {k: f"{quote(k)} is an attribute: put it in 'attributes'" for k in self.index.attributes}
+        for i, plan in enumerate(items or ()):
+            path = item("plans", i)
+            if not isinstance(plan, dict):
+                self.add(path, f"A plan must be an object, not {describe(plan)}")
+                continue
+            optional = ("provider", "description", "active")
+            self.report.keys(plan, path, ("id", "name", "attributes"), optional, misplaced)
+            if "id" in plan and self.report.ident(plan["id"], at(path, "id"), "plan id"):
+                self.report.unique(seen, plan["id"], at(path, "id"), "plan id")
+            self.report.text(plan, "name", path, required=True)
+            self.report.text(plan, "provider", path)
+            self.report.text(plan, "description", path)
+            if "active" in plan and not isinstance(plan["active"], bool):
+                self.add(
+                    at(path, "active"), f"'active' must be true or false, not {describe(plan['active'])}"
+                )
+            values = plan.get("attributes")
+            if "attributes" in plan and not isinstance(values, dict):
+                self.add(
+                    at(path, "attributes"),
+                    f"'attributes' must be an object of attribute values, not {describe(values)}",
+                )
+            elif isinstance(values, dict):
+                for key, value in values.items():
+                    self._plan_value(key, value, at(at(path, "attributes"), key))
+
+    def _plan_value(self, key: str, value: JSON, path: str) -> None:
+        known, attr = self.index.attribute_keys, self.index.attributes.get(key)
+        if attr is None and known is not None and key not in known:
+            self.add(path, f"Unknown attribute {quote(key)}{suggest(key, sorted(known))}")
+        if attr is None or attribute_value_fits(attr, value):
+            return
+        if value is None:
+            self.add(path, f"{quote(key)} must not be null; leave it out when it is unknown")
+        elif attr.type == "enum" and isinstance(value, str):
+            hint = suggest(value, attr.options)
+            self.add(path, f"{quote(value)} is not an option of the attribute {quote(key)}{hint}")
+        elif attr.type == "number":
+            self.add(path, bad_number(quote(key), value))
+        else:
+            found = "" if attr.type == "set" and isinstance(value, list) else f", not {describe(value)}"
+            self.add(path, f"{quote(key)} must be {expected_attribute_value(attr)}{found}")
+
+    def _ranking(self, data: dict[str, JSON]) -> None:
+        ranking = data.get("ranking")
+        if "ranking" not in data:
+            return
+        if not isinstance(ranking, dict):
+            self.add("ranking", f"'ranking' must be an object, not {describe(ranking)}")
+            return
+        self.report.keys(ranking, "ranking", ("order",), ("limit",))
+        order = self.report.items(ranking, "order", "ranking", MAX_ORDER_KEYS)
+        if order == []:
+            self.add("ranking.order", "'order' needs at least one sort key")
+        for i, key in enumerate(order or ()):
+            path = item("ranking.order", i)
+            if not isinstance(key, dict):
+                self.add(path, f'A sort key must be an object like {{"by": "score"}}, not {describe(key)}')
+                continue
+            self.report.keys(key, path, ("by",), ("dir",))
+            if "dir" in key and key["dir"] not in ("asc", "desc"):
+                self.add(at(path, "dir"), "'dir' must be 'asc' or 'desc'")
+            if "by" in key:
+                self._rank_by(key["by"], at(path, "by"))
+        limit = ranking.get("limit")
+        if "limit" in ranking and (not is_integer(limit) or not 1 <= limit <= MAX_RANKING_LIMIT):
+            self.add("ranking.limit", f"'limit' must be an integer from 1 to {MAX_RANKING_LIMIT}")
+
+    def _rank_by(self, by: JSON, path: str) -> None:
+        known = self.index.attribute_keys
+        if not isinstance(by, str):
+            self.add(path, f"'by' must be 'score' or an attribute key, not {describe(by)}")
+        elif by == "score":
+            return
+        elif known is not None and by not in known:
+            self.add(path, f"Unknown attribute {quote(by)}{suggest(by, sorted(known | {'score'}))}")
+        elif by in self.index.attributes and self.index.attributes[by].type == "set":
+            self.add(path, f"{quote(by)} is a set attribute; set attributes cannot be ranked")

@@ -1,0 +1,253 @@
+"""The HTTP fallback API (PROTOCOL.md): the same operations as the WebSocket, through service/core.py."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from quart import Blueprint, Response, current_app, request
+from quart_schema import document_headers, document_querystring, document_request, document_response
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .connection import TokenBucket
+from .core import Planwise
+from .errors import ProtocolError
+from .hub import STAGES
+from .origins import origin_allowed
+from .schemas import (
+    AuthHeaders,
+    ErrorReply,
+    NewSession,
+    Questionnaire,
+    SelectionSaved,
+    SelectPlan,
+    SessionInfo,
+    SessionPayload,
+    Update,
+    UpdatesQuery,
+    UserResponse,
+)
+from .ws import SESSION_COOKIE
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+_buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, mimetype="application/json")
+
+
+def _error(exc: ProtocolError) -> Response:
+    return _json({"error": exc.payload()}, exc.status)
+
+
+@bp.errorhandler(ProtocolError)
+async def protocol_error(exc: ProtocolError) -> Response:
+    return _error(exc)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+async def too_large(exc: HTTPException) -> Response:
+    return _error(ProtocolError("too_large", "The request body is too large"))
+
+
+@bp.after_request
+async def cors(response: Response) -> Response:
+    """CORS for listed origins only (exact match), so host sites can call the API from browsers."""
+    origin = request.headers.get("Origin")
+    settings = current_app.config["PLANWISE"]
+    if origin and origin in settings.allowed_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+@bp.before_request
+async def check_origin() -> Response | None:
+    settings = current_app.config["PLANWISE"]
+    if request.method == "OPTIONS":
+        return Response("", 204)
+    if request.method != "GET" and not origin_allowed(
+        request.headers.get("Origin"), request.host, settings.allowed_origins
+    ):
+        return _error(ProtocolError("forbidden", "This origin may not use the API"))
+    return None
+
+
+def _planwise() -> Planwise:
+    planwise: Planwise = current_app.extensions["planwise"]
+    return planwise
+
+
+async def _body() -> dict[str, Any]:
+    raw = await request.get_data()
+    if not raw:
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError("invalid_message", "The body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_message", "The body must be a JSON object")
+    return data
+
+
+def _rate_limit(key: str) -> None:
+    settings = current_app.config["PLANWISE"]
+    bucket = _buckets.get(key)
+    if bucket is None:
+        bucket = _buckets[key] = TokenBucket(settings.rate_per_second, settings.rate_burst)
+        if len(_buckets) > 100_000:
+            _buckets.popitem(last=False)
+    if not bucket.take():
+        raise ProtocolError("rate_limited", "Too many requests; slow down")
+
+
+async def _session(session_id: str) -> Any:
+    """The session named in the path, for the bearer token or cookie that must match it."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise ProtocolError("unauthorized", "Send the session token as 'Authorization: Bearer <token>'")
+    planwise = _planwise()
+    token_session = planwise.tokens.session_id(token)
+    state = await planwise.store.get(session_id)
+    if state is None:
+        raise ProtocolError("not_found", "There is no such session")
+    if token_session != session_id:
+        raise ProtocolError("forbidden", "This token belongs to another session")
+    _rate_limit(session_id)
+    return state
+
+
+def _with_cookie(response: Response, token: str) -> Response:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=current_app.config["PLANWISE"].session_max_age,
+        httponly=True,
+        samesite="Lax",
+        secure=request.scheme == "https",
+    )
+    return response
+
+
+@bp.post("/sessions")
+@document_request(NewSession)
+@document_response(SessionPayload, 201)
+@document_response(ErrorReply, 401)
+async def create_session() -> Response:
+    """Start a session (or resume the host-site user's latest one with ``authToken``)."""
+    body = await _body()
+    if not set(body) <= {"authToken"}:
+        raise ProtocolError("invalid_message", "The body is {authToken?}")
+    _rate_limit("new:" + (request.remote_addr or ""))
+    planwise = _planwise()
+    opened = await planwise.open(None, body.get("authToken"))
+    payload = planwise.session_payload(opened.state, opened.resumed)
+    return _with_cookie(_json(payload, 201), payload["token"])
+
+
+@bp.get("/questionnaire")
+@document_response(Questionnaire)
+async def questionnaire() -> Response:
+    """The questionnaire of the live version."""
+    return _json(_planwise().questionnaire())
+
+
+@bp.get("/sessions/<session_id>")
+@document_headers(AuthHeaders)
+@document_response(SessionInfo)
+async def get_session(session_id: str) -> Response:
+    """The session with its answers, revision, selection and current update."""
+    state = await _session(session_id)
+    planwise = _planwise()
+    update = await planwise.current_update(state)
+    return _json(
+        {
+            "session": planwise.session_payload(state, True),
+            "answers": state.answers,
+            "revision": state.revision,
+            "selection": state.selection,
+            "update": update,
+        }
+    )
+
+
+@bp.post("/sessions/<session_id>/responses")
+@document_headers(AuthHeaders)
+@document_request(UserResponse)
+@document_response(Update)
+@document_response(ErrorReply, 422)
+async def post_responses(session_id: str) -> Response:
+    """Merge answers (all or nothing); the reply is the new rules-stage update."""
+    state = await _session(session_id)
+    return _json(await _planwise().respond(state, await _body()))
+
+
+@bp.delete("/sessions/<session_id>/responses")
+@document_headers(AuthHeaders)
+@document_response(Update)
+async def delete_responses(session_id: str) -> Response:
+    """Clear every answer (reset)."""
+    state = await _session(session_id)
+    return _json(await _planwise().reset(state))
+
+
+@bp.get("/sessions/<session_id>/updates")
+@document_headers(AuthHeaders)
+@document_querystring(UpdatesQuery)
+@document_response(Update)
+async def get_updates(session_id: str) -> Response:
+    """Long poll: the newest update later than (after, version, stage), or 204 after ``wait``."""
+    state = await _session(session_id)
+    after = _int_arg("after", -1, -1)
+    version = _int_arg("version", 0, 0)
+    stage = request.args.get("stage", "rules")
+    if stage not in STAGES:
+        raise ProtocolError("invalid_message", "'stage' must be 'rules' or 'enriched'")
+    try:
+        wait = float(request.args.get("wait", "25"))
+    except ValueError as exc:
+        raise ProtocolError("invalid_message", "'wait' must be a number of seconds") from exc
+    if not math.isfinite(wait) or wait < 0:
+        raise ProtocolError("invalid_message", "'wait' must be a number of seconds")
+    wait = min(wait, current_app.config["PLANWISE"].long_poll_max)
+    planwise = _planwise()
+    if planwise.hub.latest(state.id) is None:
+        await planwise.current_update(state)
+    update = await planwise.hub.wait_for(state.id, (after, version, STAGES[stage]), wait)
+    if update is None:
+        return Response("", 204)
+    return _json(update)
+
+
+def _int_arg(name: str, default: int, minimum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ProtocolError("invalid_message", f"'{name}' must be an integer") from exc
+    if value < minimum or value > 2**53:
+        raise ProtocolError("invalid_message", f"'{name}' must be at least {minimum}")
+    return value
+
+
+@bp.post("/sessions/<session_id>/selection")
+@document_headers(AuthHeaders)
+@document_request(SelectPlan)
+@document_response(SelectionSaved, 201)
+@document_response(ErrorReply, 409)
+async def post_selection(session_id: str) -> Response:
+    """Persist the plan choice; a repeated idempotency key returns the original (200)."""
+    state = await _session(session_id)
+    saved, repeated = await _planwise().select(state, await _body())
+    return _json(saved, 200 if repeated else 201)

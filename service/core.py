@@ -1,0 +1,229 @@
+"""The protocol operations behind both the WebSocket and the HTTP API (one code path for both)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from rules.answers import validate_answers
+
+from .config import Settings
+from .enrich import Enrichment
+from .errors import ProtocolError
+from .hub import Hub, Subscriber, frame
+from .live import LiveCatalogue, LoadedVersion
+from .recommend import Recommender
+from .store import SessionState, SessionStore
+from .tokens import Tokens
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass
+class Opened:
+    """The outcome of opening a session for a connection or an HTTP client."""
+
+    state: SessionState
+    resumed: bool
+    token_error: ProtocolError | None = None
+
+
+class Planwise:
+    """Sessions, answers, selections and live updates, independent of the transport."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: SessionStore,
+        live: LiveCatalogue,
+        recommender: Recommender,
+        hub: Hub,
+        enrichment: Enrichment,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.live = live
+        self.recommender = recommender
+        self.hub = hub
+        self.enrichment = enrichment
+        self.tokens = Tokens(settings)
+        live.listeners.append(self._on_publish)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def open(self, token: object = None, auth_token: object = None) -> Opened:
+        """Resume by session token, else by host-site user, else start a new session.
+
+        A bad JWT raises ``unauthorized``; a bad session token starts a new session and is
+        reported in ``token_error`` (the caller sends it as an ``invalid_token`` error).
+        """
+        self.live.require()
+        user_sub = self.tokens.user_sub(auth_token) if auth_token is not None else None
+        token_error: ProtocolError | None = None
+        if token is not None:
+            try:
+                state = await self.state_for_token(token)
+            except ProtocolError as exc:
+                token_error = exc
+            else:
+                if user_sub is None or state.user_sub in (None, user_sub):
+                    return Opened(state, True)
+                token_error = ProtocolError("forbidden", "This session belongs to another user")
+        if user_sub is not None and token_error is None:
+            latest = await self.store.latest_for_user(user_sub)
+            if latest is not None:
+                return Opened(latest, True)
+        return Opened(await self.store.create(user_sub), False, token_error)
+
+    async def state_for_token(self, token: object) -> SessionState:
+        state = await self.store.get(self.tokens.session_id(token))
+        if state is None:
+            raise ProtocolError("invalid_token", "The session this token names no longer exists")
+        return state
+
+    def session_payload(self, state: SessionState, resumed: bool) -> dict[str, Any]:
+        loaded = self.live.require()
+        return {
+            "sessionId": state.id,
+            "token": self.tokens.issue(state.id),
+            "resumed": resumed,
+            "version": loaded.version,
+            "revision": state.revision,
+        }
+
+    def questionnaire(self) -> dict[str, Any]:
+        return self.live.require().questionnaire
+
+    async def current_update(self, state: SessionState) -> dict[str, Any]:
+        """The session's current rules update (what a (re)connecting client is shown first)."""
+        loaded = self.live.require()
+        update = await self.recommender.update(loaded, state.answers, state.revision)
+        if self.hub.newer_than_latest(state.id, update):
+            self.hub.publish_update(state.id, update)
+            self.enrichment.submit(state.id, update)
+        latest = self.hub.latest(state.id)
+        return latest if latest is not None else update
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def parse_answers(self, data: object) -> dict[str, Any]:
+        """Both userResponse shapes: ``{answers: {...}}`` or ``{questionId, value}``."""
+        if not isinstance(data, dict):
+            raise ProtocolError("invalid_message", "'data' must be an object")
+        if "answers" in data and set(data) <= {"answers"}:
+            answers = data["answers"]
+            if not isinstance(answers, dict):
+                raise ProtocolError("invalid_message", "'answers' must be an object of questionId: value")
+        elif "questionId" in data and set(data) <= {"questionId", "value"} and "value" in data:
+            if not isinstance(data["questionId"], str):
+                raise ProtocolError("invalid_message", "'questionId' must be a string")
+            answers = {data["questionId"]: data["value"]}
+        else:
+            raise ProtocolError(
+                "invalid_message", "userResponse data must be {answers: {...}} or {questionId, value}"
+            )
+        if len(answers) > self.settings.max_answers:
+            raise ProtocolError(
+                "too_large", f"At most {self.settings.max_answers} answers per message ({len(answers)} sent)"
+            )
+        return answers
+
+    async def respond(
+        self, state: SessionState, data: object, origin: Subscriber | None = None, reply_to: Any = None
+    ) -> dict[str, Any]:
+        """Apply a userResponse (all or nothing), commit it, and publish the new update."""
+        answers = self.parse_answers(data)
+        loaded = self.live.require()
+        clean, problems = validate_answers(loaded.catalogue, answers)
+        if problems:
+            details = [{"questionId": q, "message": m} for q, m in problems]
+            message = problems[0][1] if len(problems) == 1 else f"{len(problems)} answers are not valid"
+            raise ProtocolError("invalid_answer", message, details)
+        async with state.lock:
+            merged = dict(state.answers)
+            for qid, value in clean.items():
+                if value is None:
+                    merged.pop(qid, None)
+                else:
+                    merged[qid] = value
+            return await self._commit_and_publish(state, merged, origin, reply_to)
+
+    async def reset(
+        self, state: SessionState, origin: Subscriber | None = None, reply_to: Any = None
+    ) -> dict[str, Any]:
+        async with state.lock:
+            return await self._commit_and_publish(state, {}, origin, reply_to)
+
+    async def _commit_and_publish(
+        self, state: SessionState, answers: dict[str, Any], origin: Subscriber | None, reply_to: Any
+    ) -> dict[str, Any]:
+        loaded = self.live.require()
+        await self.store.save_answers(state, answers, state.revision + 1)
+        update = await self.recommender.update(loaded, state.answers, state.revision)
+        self.hub.publish_update(state.id, update, origin, reply_to)
+        self.enrichment.submit(state.id, update)
+        return update
+
+    # -- selection --------------------------------------------------------------------------
+
+    async def select(self, state: SessionState, data: object) -> tuple[dict[str, Any], bool]:
+        """Persist a plan choice; returns (selectionSaved payload, True if a repeated key)."""
+        if not isinstance(data, dict) or not set(data) <= {"planId", "idempotencyKey"}:
+            raise ProtocolError("invalid_message", "selectPlan data must be {planId, idempotencyKey?}")
+        plan_id, key = data.get("planId"), data.get("idempotencyKey")
+        if not isinstance(plan_id, str) or not plan_id or len(plan_id) > 64:
+            raise ProtocolError("invalid_message", "'planId' must be a plan id")
+        if key is not None and (not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH):
+            raise ProtocolError(
+                "invalid_message", f"'idempotencyKey' must be a string of 1-{MAX_KEY_LENGTH} chars"
+            )
+        loaded = self.live.require()
+        async with state.lock:
+            if key is not None:
+                previous = await self.store.find_selection(state, key)
+                if previous is not None:
+                    if previous["planId"] != plan_id:
+                        raise ProtocolError(
+                            "idempotency_conflict", "This idempotency key was already used for another plan"
+                        )
+                    return _saved(previous), True
+            plan = loaded.catalogue.plan_by_id.get(plan_id)
+            if plan is None or not plan.active:
+                raise ProtocolError("unknown_plan", f"There is no plan '{plan_id}' to choose")
+            rank = await self._rank_of(loaded, state, plan_id)
+            selection = await self.store.save_selection(state, plan_id, loaded.version, rank, key)
+        return _saved(selection), False
+
+    async def _rank_of(self, loaded: LoadedVersion, state: SessionState, plan_id: str) -> int | None:
+        part = await self.recommender.rules_part(loaded, state.answers)
+        return next((p["rank"] for p in part["plans"] if p["id"] == plan_id), None)
+
+    # -- publish ----------------------------------------------------------------------------
+
+    async def _on_publish(self, old: LoadedVersion | None, new: LoadedVersion) -> None:
+        """Push the new version's result (and questionnaire if it changed) to every live session."""
+        questions_changed = old is None or old.questionnaire["questions"] != new.questionnaire["questions"]
+        for session_id in self.hub.live_sessions():
+            state = await self.store.get(session_id)
+            if state is None:
+                continue
+            try:
+                async with state.lock:
+                    if questions_changed:
+                        self.hub.broadcast(session_id, "questionnaire", new.questionnaire)
+                    update = await self.recommender.update(new, state.answers, state.revision)
+                    self.hub.publish_update(session_id, update)
+                    self.enrichment.submit(session_id, update)
+            except ProtocolError as exc:
+                log.warning("could not re-evaluate session %s after publish: %s", session_id, exc.message)
+
+
+def _saved(selection: dict[str, Any]) -> dict[str, Any]:
+    return {k: selection[k] for k in ("selectionId", "planId", "revision", "version")}
+
+
+def error_frame(error: ProtocolError, reply_to: Any = None) -> bytes:
+    return frame("error", error.payload(reply_to))

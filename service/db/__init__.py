@@ -1,0 +1,1 @@
+"""Data layer: typed SQLAlchemy models, the engine factory and migrations."""

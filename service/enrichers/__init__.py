@@ -1,0 +1,1 @@
+"""Built-in enrichers (see service/enrich.py for the interface)."""

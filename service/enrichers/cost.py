@@ -1,0 +1,300 @@
+"""The built-in ``cost`` enricher: an estimated monthly cost per plan from usage answers and tariffs.
+
+Everything it needs is discovered from the catalogue by the conventions in docs/enrichment.md (no
+plan or question id of any particular catalogue is known here); when the catalogue lacks a price
+attribute it does nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import total_ordering
+from typing import TYPE_CHECKING, Any
+
+from rules.model import Attribute, Catalogue, Question
+
+if TYPE_CHECKING:  # the stage imports the live catalogue and engine; an enricher needs neither
+    from ..enrich import EnrichContext
+
+CURRENCY = re.compile(r"[A-Z]{3}")
+CENT = Decimal("0.01")
+
+#: Usage dimensions: unit of the usage question and allowance -> how the explanation names a unit.
+DATA = "GB"
+MINUTES = "min"
+DIMENSIONS = {DATA: "GB", MINUTES: "min"}
+
+#: Well-known attribute keys, tried before discovery by unit.
+PRICE_KEY = "monthlyPrice"
+ALLOWANCE_KEYS = {DATA: "dataGb", MINUTES: "minutes"}
+OVERAGE_KEYS = {DATA: "extraGbPrice", MINUTES: "pricePerMinute"}
+SETUP_FEE_KEY = "setupFee"
+TERM_KEY = "contractMonths"
+TERM_UNITS = ("months", "month")
+
+ChoiceUsage = Mapping[str, Mapping[str, Mapping[str, int | float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    """One usage dimension the catalogue supports: where the usage comes from, how overage is priced."""
+
+    unit: str
+    allowance: str
+    overage: str
+    question: str | None
+    choices: tuple[tuple[str, Mapping[str, int | float]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """What the estimator found in one catalogue."""
+
+    price: str
+    currency: str
+    dimensions: tuple[Dimension, ...]
+    setup_fee: str | None
+    term: str | None
+
+
+def _number(value: Any) -> Decimal | None:
+    """A plan attribute or answer as a Decimal, or None when it is not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return Decimal(str(value))
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _money(value: Decimal) -> str:
+    """A price for the explanation: two decimals, more only when the tariff has them (0.085)."""
+    return str(_cents(value)) if value == _cents(value) else f"{value.normalize():f}"
+
+
+def _quantity(value: Decimal) -> str:
+    """A usage quantity for the explanation: ``2``, ``2.5``."""
+    text = f"{_cents(value):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _unit_is(unit: str | None, *accepted: str) -> bool:
+    return unit is not None and unit.strip().lower() in {a.lower() for a in accepted}
+
+
+def _number_attribute(catalogue: Catalogue, key: str) -> Attribute | None:
+    attribute = catalogue.attribute_by_key.get(key)
+    return attribute if attribute is not None and attribute.type == "number" else None
+
+
+def _find_attribute(
+    catalogue: Catalogue, key: str, units: tuple[str, ...], discover_units: tuple[str, ...] = ()
+) -> str | None:
+    """Attribute ``key`` (unit None or in ``units``), else the first number one in ``discover_units``."""
+    known = _number_attribute(catalogue, key)
+    if known is not None and (known.unit is None or _unit_is(known.unit, *units)):
+        return known.key
+    for attribute in catalogue.attributes:
+        if attribute.type == "number" and discover_units and _unit_is(attribute.unit, *discover_units):
+            return attribute.key
+    return None
+
+
+def discover(catalogue: Catalogue, choice_usage: ChoiceUsage | None = None) -> Tariff | None:
+    """Apply the conventions of docs/enrichment.md to ``catalogue``; None when it has no price."""
+    price = _number_attribute(catalogue, PRICE_KEY)
+    if price is None or price.unit is None or not CURRENCY.fullmatch(price.unit):
+        price = next(
+            (
+                a
+                for a in catalogue.attributes
+                if a.type == "number" and a.unit is not None and CURRENCY.fullmatch(a.unit)
+            ),
+            None,
+        )
+    if price is None or price.unit is None:
+        return None
+    currency = price.unit
+    dimensions: list[Dimension] = []
+    for unit in DIMENSIONS:
+        allowance = _find_attribute(catalogue, ALLOWANCE_KEYS[unit], (unit,), (unit,))
+        per_unit = f"{currency}/{unit}"
+        overage = _find_attribute(catalogue, OVERAGE_KEYS[unit], (currency, per_unit), (per_unit,))
+        if allowance is None or overage is None:
+            continue
+        question = next(
+            (q.id for q in catalogue.questions if q.type == "number" and _unit_is(q.unit, unit)), None
+        )
+        choices = tuple(
+            (qid, mapping)
+            for qid, mapping in (choice_usage or {}).get(unit, {}).items()
+            if _is_choice(catalogue.question_by_id.get(qid), mapping)
+        )
+        if question is not None or choices:
+            dimensions.append(Dimension(unit, allowance, overage, question, choices))
+    setup_fee = _find_attribute(catalogue, SETUP_FEE_KEY, (currency,))
+    term = _find_attribute(catalogue, TERM_KEY, TERM_UNITS, TERM_UNITS)
+    return Tariff(price.key, currency, tuple(dimensions), setup_fee, term)
+
+
+def _is_choice(question: Question | None, mapping: Mapping[str, int | float]) -> bool:
+    """A configured choice mapping applies only to a choice question with those option values."""
+    if question is None or question.type != "choice":
+        return False
+    values = {o.value for o in question.options}
+    return all(v in values and _number(n) is not None and n >= 0 for v, n in mapping.items())
+
+
+@total_ordering
+class _Desc:
+    """Reverses the order of any comparable value (descending sort of text, enums, ...)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.value == other.value
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(other.value < self.value)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+class CostEstimator:
+    """Adds ``estimate: {monthly, currency, explanation}`` to each plan; may re-rank by it.
+
+    ``choice_usage`` optionally maps choice answers to usage, by unit:
+    ``{"GB": {"dataUsage": {"light": 3, "heavy": 40}}}`` (subclass and set it, or pass it).
+    A number question with the same unit, when answered, wins over a choice.
+    """
+
+    name = "cost"
+    choice_usage: ChoiceUsage = {}
+    #: Months a one-off setup fee is spread over when the plan has no minimum term.
+    default_months = 12
+
+    def __init__(self, choice_usage: ChoiceUsage | None = None, default_months: int | None = None) -> None:
+        if choice_usage is not None:
+            self.choice_usage = choice_usage
+        if default_months is not None:
+            self.default_months = default_months
+        if self.default_months < 1:
+            raise ValueError("default_months must be at least 1")
+        self._cache: tuple[Catalogue, Tariff | None] | None = None
+
+    def tariff(self, catalogue: Catalogue) -> Tariff | None:
+        """The conventions applied to ``catalogue``, computed once per catalogue version."""
+        if self._cache is None or self._cache[0] is not catalogue:
+            self._cache = (catalogue, discover(catalogue, self.choice_usage))
+        return self._cache[1]
+
+    async def enrich(self, ctx: EnrichContext) -> dict[str, dict[str, Any]]:
+        tariff = self.tariff(ctx.catalogue)
+        if tariff is None:
+            return {}
+        usage = {d.unit: self.usage(d, ctx) for d in tariff.dimensions}
+        out: dict[str, dict[str, Any]] = {}
+        for plan in ctx.update["plans"]:
+            estimate = self.estimate(tariff, plan.get("attributes", {}), usage)
+            if estimate is not None:
+                out[plan["id"]] = {"estimate": estimate}
+        return out
+
+    @staticmethod
+    def usage(dimension: Dimension, ctx: EnrichContext) -> Decimal | None:
+        """The person's monthly usage in ``dimension`` from visible answers, or None when unknown."""
+        if dimension.question is not None and dimension.question in ctx.visible:
+            value = _number(ctx.answers.get(dimension.question))
+            if value is not None and value >= 0:
+                return value
+        for qid, mapping in dimension.choices:
+            answer = ctx.answers.get(qid)
+            if qid in ctx.visible and isinstance(answer, str) and answer in mapping:
+                return _number(mapping[answer])
+        return None
+
+    def estimate(
+        self, tariff: Tariff, attributes: Mapping[str, Any], usage: Mapping[str, Decimal | None]
+    ) -> dict[str, Any] | None:
+        """One plan's estimate, or None when the plan has no price."""
+        base = _number(attributes.get(tariff.price))
+        if base is None:
+            return None
+        total = _cents(base)
+        parts = [f"{total} base"]
+        notes: list[str] = []
+        for dimension in tariff.dimensions:
+            used = usage.get(dimension.unit)
+            allowance = _number(attributes.get(dimension.allowance))
+            if used is None or allowance is None or used <= allowance:
+                continue
+            # Overage is billed per started unit (a started GB or minute counts in full).
+            extra = Decimal(math.ceil(used - allowance))
+            label = DIMENSIONS[dimension.unit]
+            unit_price = _number(attributes.get(dimension.overage))
+            if unit_price is None:
+                notes.append(f"{_quantity(extra)} extra {label} not priced")
+            elif unit_price > 0:
+                cost = _cents(extra * unit_price)
+                total += cost
+                parts.append(f"{_quantity(extra)} extra {label} x {_money(unit_price)}")
+        fee = _number(attributes.get(tariff.setup_fee)) if tariff.setup_fee else None
+        if fee is not None and fee > 0:
+            term = _number(attributes.get(tariff.term)) if tariff.term else None
+            months = int(term) if term is not None and term >= 1 else self.default_months
+            share = _cents(fee / months)
+            total += share
+            parts.append(f"{share} setup ({_cents(fee)} over {months} months)")
+        explanation = " + ".join(parts) + f" = {total} {tariff.currency}/month"
+        if notes:
+            explanation += " (" + "; ".join(notes) + ")"
+        return {"monthly": float(total), "currency": tariff.currency, "explanation": explanation}
+
+    def sort_key(self, ctx: EnrichContext) -> Callable[[dict[str, Any]], Any] | None:
+        """The catalogue's ranking order with the price replaced by the estimate, when it sorts by price."""
+        tariff = self.tariff(ctx.catalogue)
+        if tariff is None:
+            return None
+        order = ctx.catalogue.ranking.order
+        if not any(o.by == tariff.price and o.dir == "asc" for o in order):
+            return None
+        parts = [self._part(ctx.catalogue, o.by, o.dir == "desc", tariff.price) for o in order]
+
+        def key(plan: dict[str, Any]) -> tuple[Any, ...]:
+            return (*(part(plan) for part in parts), plan["id"])
+
+        return key
+
+    @staticmethod
+    def _part(catalogue: Catalogue, by: str, desc: bool, price: str) -> Callable[[dict[str, Any]], Any]:
+        """One ranking key as CATALOGUE.md sorts it: missing values last in either direction."""
+        if by == "score":
+            return lambda p: -p["score"] if desc else p["score"]
+        if by == price:
+            return lambda p: (0, p["estimate"]["monthly"]) if "estimate" in p else (1, 0)
+        attribute = catalogue.attribute_by_key.get(by)
+        index = {v: i for i, v in enumerate(attribute.options)} if attribute is not None else {}
+        enum = attribute is not None and attribute.type == "enum"
+
+        def part(p: dict[str, Any]) -> Any:
+            value = p.get("attributes", {}).get(by)
+            if enum:
+                value = index.get(value)
+            if value is None:
+                return (1, 0)
+            if isinstance(value, bool):
+                value = int(value)
+            if desc:
+                return (0, -value if isinstance(value, int | float) else _Desc(value))
+            return (0, value)
+
+        return part

@@ -1,0 +1,61 @@
+"""Rules-stage updates: evaluation through the engine, plan matching, and an evaluation cache."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from rules.engine import Engine
+
+from rules.errors import EngineUnavailable, RulesError
+
+from .errors import ProtocolError
+from .live import LoadedVersion
+
+log = logging.getLogger(__name__)
+
+
+class Recommender:
+    """Turns (version, answers) into the rules part of an update, caching recent results.
+
+    Answers arrive one at a time in real use, so answer sets repeat across people: the cache
+    (keyed by version and answers) saves most evaluations. Cached parts are shared: never mutate.
+    """
+
+    def __init__(self, engine: Engine, cache_size: int = 20_000) -> None:
+        self.engine = engine
+        self._cache: OrderedDict[tuple[int, bytes], dict[str, Any]] = OrderedDict()
+        self._cache_size = cache_size
+        self.hits = 0
+        self.misses = 0
+
+    async def rules_part(self, loaded: LoadedVersion, answers: dict[str, Any]) -> dict[str, Any]:
+        key = (loaded.version, orjson.dumps(answers, option=orjson.OPT_SORT_KEYS))
+        part = self._cache.get(key)
+        if part is not None:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return part
+        self.misses += 1
+        try:
+            evaluation = await self.engine.evaluate(loaded.version, answers)
+        except EngineUnavailable as exc:
+            log.warning("engine unavailable: %s", exc)
+            raise ProtocolError("unavailable", "The rules engine is restarting; please retry") from exc
+        except RulesError as exc:
+            ref = uuid.uuid4().hex[:12]
+            log.error("evaluation failed [%s] version=%s: %s", ref, loaded.version, exc)
+            raise ProtocolError("internal", f"Something went wrong on our side (reference {ref})") from exc
+        part = loaded.matcher.match(evaluation, answers)
+        self._cache[key] = part
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return part
+
+    async def update(self, loaded: LoadedVersion, answers: dict[str, Any], revision: int) -> dict[str, Any]:
+        """A complete ``recommendationUpdates`` payload, stage ``rules``."""
+        part = await self.rules_part(loaded, answers)
+        return {"revision": revision, "version": loaded.version, "stage": "rules", "answers": answers, **part}

@@ -1,0 +1,81 @@
+"""Long-lived resources (database, engine, live catalogue, writer, enrichment) and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from quart import Quart
+from rules.engine import make_engine
+
+from .catalogues import live_version, publish
+from .config import Settings
+from .core import Planwise
+from .db.engine import create_db_engine, sessionmaker
+from .db.migrate import upgrade
+from .enrich import Enrichment, load_enrichers
+from .hub import Hub
+from .live import LiveCatalogue
+from .recommend import Recommender
+from .store import SessionStore
+
+log = logging.getLogger(__name__)
+
+
+def init_runtime(app: Quart, settings: Settings) -> None:
+    """Create everything in ``before_serving`` and tear it down in ``after_serving``."""
+
+    @app.before_serving
+    async def start() -> None:
+        db = create_db_engine(settings.database_url)
+        if settings.auto_migrate:
+            await upgrade(db)
+        if settings.load_demo:
+            await load_demo_if_empty(db, Path(settings.demo_bundle))
+        engine = make_engine(settings.rules_engine, settings.engine_timeout)
+        live = LiveCatalogue(db, engine, settings.publish_poll_interval)
+        hub = Hub()
+        store = SessionStore(db)
+        recommender = Recommender(engine, settings.evaluation_cache)
+        enrichment = Enrichment(
+            hub,
+            live,
+            load_enrichers(settings.enrichers),
+            settings.enrich_workers,
+            settings.enrich_queue,
+            settings.enrich_timeout,
+        )
+        planwise = Planwise(settings, store, live, recommender, hub, enrichment)
+        store.start()
+        await live.start()
+        enrichment.start()
+        app.extensions["planwise"] = planwise
+        app.extensions["planwise_db"] = db
+        app.extensions["planwise_sessionmaker"] = sessionmaker(db)
+
+    @app.after_serving
+    async def stop() -> None:
+        planwise: Planwise | None = app.extensions.pop("planwise", None)
+        if planwise is not None:
+            await planwise.enrichment.stop()
+            await planwise.store.stop()
+            await planwise.live.stop()
+        db = app.extensions.pop("planwise_db", None)
+        if db is not None:
+            await db.dispose()
+
+
+async def load_demo_if_empty(db: object, path: Path) -> int | None:
+    """Publish the demo bundle when no version exists yet (first start of ``make run``)."""
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    assert isinstance(db, AsyncEngine)
+    async with sessionmaker(db)() as session, session.begin():
+        if await live_version(session) is not None:
+            return None
+        bundle = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+        version = await publish(session, bundle, "Demo catalogue loaded on first start", "planwise")
+    log.info("published the demo catalogue %s as version %d", path.name, version)
+    return version

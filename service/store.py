@@ -1,0 +1,255 @@
+"""The hot-path session store: an in-memory cache in front of a group-committing writer.
+
+Nothing is acknowledged before it is durable: every change is queued to one writer task that
+commits whatever is queued in one transaction, then resolves the callers' futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .db.models import PlanSession, Selection, utcnow
+
+log = logging.getLogger(__name__)
+
+Op = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+def new_id(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(15)
+
+
+@dataclass
+class SessionState:
+    """What the service knows about one session; mutated only under its lock."""
+
+    id: str
+    user_sub: str | None
+    answers: dict[str, Any]
+    revision: int
+    selection: dict[str, Any] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
+
+
+class GroupWriter:
+    """One task that commits queued writes in batches (one transaction per batch)."""
+
+    def __init__(self, engine: AsyncEngine, max_batch: int = 256) -> None:
+        self._engine = engine
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._max_batch = max_batch
+        self._task: asyncio.Task[None] | None = None
+        self._statements = {
+            "insert_session": insert(PlanSession),
+            "update_answers": update(PlanSession)
+            .where(PlanSession.id == _bind("sid"))
+            .values(answers=_bind("b_answers"), revision=_bind("b_revision"), updated_at=_bind("b_now")),
+            "insert_selection": insert(Selection),
+            "set_selection": update(PlanSession)
+            .where(PlanSession.id == _bind("sid"))
+            .values(selection_id=_bind("b_selection"), updated_at=_bind("b_now")),
+        }
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="planwise-group-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def write(self, *ops: tuple[str, dict[str, Any]]) -> None:
+        """Queue writes and wait until they are committed (all in the same transaction)."""
+        if self._task is None:
+            raise RuntimeError("the writer is not running")
+        loop = asyncio.get_running_loop()
+        futures = []
+        for kind, params in ops:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._queue.put_nowait((kind, params, fut))
+            futures.append(fut)
+        for fut in futures:
+            await fut
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+                error: BaseException | None = None
+            except Exception as exc:  # the callers learn it; the writer goes on
+                log.exception("group commit of %d writes failed", len(batch))
+                error = exc
+            for _, _, fut in batch:
+                if fut.done():
+                    pass
+                elif error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(error)
+                self._queue.task_done()
+
+    async def _commit(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]]) -> None:
+        async with self._engine.begin() as conn:
+            # Consecutive writes of one kind go in one executemany; order between kinds is kept.
+            run: list[dict[str, Any]] = []
+            kind = batch[0][0]
+            for k, params, _ in batch:
+                if k != kind:
+                    await conn.execute(self._statements[kind], run)
+                    run, kind = [], k
+                run.append(params)
+            await conn.execute(self._statements[kind], run)
+
+
+def _bind(name: str) -> Any:
+    return bindparam(name)
+
+
+class SessionStore:
+    """Sessions and selections: cached in memory, written through the group writer."""
+
+    def __init__(self, engine: AsyncEngine, cache_size: int = 50_000) -> None:
+        self.engine = engine
+        self.writer = GroupWriter(engine)
+        self._cache: OrderedDict[str, SessionState] = OrderedDict()
+        self._cache_size = cache_size
+
+    def start(self) -> None:
+        self.writer.start()
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+
+    def _remember(self, state: SessionState) -> SessionState:
+        self._cache[state.id] = state
+        self._cache.move_to_end(state.id)
+        while len(self._cache) > self._cache_size:
+            oldest, old = next(iter(self._cache.items()))
+            if old.lock.locked():
+                break
+            del self._cache[oldest]
+        return state
+
+    async def create(self, user_sub: str | None = None) -> SessionState:
+        now = utcnow()
+        state = SessionState(new_id("s_"), user_sub, {}, 0)
+        await self.writer.write(
+            (
+                "insert_session",
+                {
+                    "id": state.id,
+                    "user_sub": user_sub,
+                    "answers": {},
+                    "revision": 0,
+                    "selection_id": None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+        )
+        return self._remember(state)
+
+    async def get(self, session_id: str) -> SessionState | None:
+        state = self._cache.get(session_id)
+        if state is not None:
+            self._cache.move_to_end(session_id)
+            return state
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(PlanSession).where(PlanSession.id == session_id))).first()
+            if row is None:
+                return None
+            selection = await self._load_selection(conn, row.selection_id)
+        cached = self._cache.get(session_id)  # another task may have loaded it meanwhile
+        if cached is not None:
+            return cached
+        return self._remember(SessionState(row.id, row.user_sub, dict(row.answers), row.revision, selection))
+
+    async def latest_for_user(self, user_sub: str) -> SessionState | None:
+        async with self.engine.connect() as conn:
+            sid = (
+                await conn.execute(
+                    select(PlanSession.id)
+                    .where(PlanSession.user_sub == user_sub)
+                    .order_by(PlanSession.updated_at.desc(), PlanSession.created_at.desc())
+                    .limit(1)
+                )
+            ).scalar()
+        return await self.get(sid) if sid else None
+
+    async def save_answers(self, state: SessionState, answers: dict[str, Any], revision: int) -> None:
+        """Commit new answers and revision, then apply them to ``state`` (hold ``state.lock``)."""
+        params = {"sid": state.id, "b_answers": answers, "b_revision": revision, "b_now": utcnow()}
+        await self.writer.write(("update_answers", params))
+        state.answers = answers
+        state.revision = revision
+
+    async def find_selection(self, state: SessionState, key: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(Selection).where(
+                        Selection.session_id == state.id, Selection.idempotency_key == key
+                    )
+                )
+            ).first()
+        return _selection_payload(row) if row else None
+
+    async def save_selection(
+        self, state: SessionState, plan_id: str, version: int, rank: int | None, key: str | None
+    ) -> dict[str, Any]:
+        """Commit a selection and make it the session's current one (hold ``state.lock``)."""
+        now = utcnow()
+        selection_id = new_id("sel_")
+        row = {
+            "id": selection_id,
+            "session_id": state.id,
+            "plan_id": plan_id,
+            "revision": state.revision,
+            "version": version,
+            "rank": rank,
+            "idempotency_key": key,
+            "created_at": now,
+        }
+        await self.writer.write(
+            ("insert_selection", row),
+            ("set_selection", {"sid": state.id, "b_selection": selection_id, "b_now": now}),
+        )
+        state.selection = _selection_payload(_Row(row))
+        return state.selection
+
+    async def _load_selection(self, conn: AsyncConnection, selection_id: str | None) -> dict[str, Any] | None:
+        if not selection_id:
+            return None
+        row = (await conn.execute(select(Selection).where(Selection.id == selection_id))).first()
+        return _selection_payload(row) if row else None
+
+
+class _Row:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def _selection_payload(row: Any) -> dict[str, Any]:
+    created: datetime = row.created_at
+    return {
+        "selectionId": row.id,
+        "planId": row.plan_id,
+        "revision": row.revision,
+        "version": row.version,
+        "createdAt": created.isoformat(timespec="milliseconds") + "Z",
+    }

@@ -1,0 +1,31 @@
+"""The WebSocket endpoint ``/ws`` (PROTOCOL.md); the protocol itself lives in service/connection.py."""
+
+from __future__ import annotations
+
+from quart import Blueprint, abort, current_app, websocket
+
+from .connection import WsSession
+from .origins import origin_allowed
+
+bp = Blueprint("ws", __name__)
+
+SESSION_COOKIE = "planwise_session"
+
+
+@bp.websocket("/ws")
+async def ws() -> None:
+    settings = current_app.config["PLANWISE"]
+    if not origin_allowed(websocket.headers.get("Origin"), websocket.host, settings.allowed_origins):
+        abort(403)
+    token = websocket.args.get("token") or websocket.cookies.get(SESSION_COOKIE)
+    session = WsSession(current_app.extensions["planwise"], settings, token)
+    await websocket.accept()
+
+    async def send(data: bytes | str) -> None:
+        # Every frame is a text frame (PROTOCOL.md); orjson gives UTF-8 bytes.
+        await websocket.send(data.decode() if isinstance(data, bytes) else data)
+
+    async def close(code: int, reason: str) -> None:
+        await websocket.close(code, reason)
+
+    await session.run(websocket.receive, send, close)

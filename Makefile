@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup system-deps run test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+system-deps:
+	bash scripts/system-deps.sh
+
 run: setup
 	$(BIN)/planwise serve --host $(HOST) --port $(PORT) --demo
 
-test: setup
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -33,6 +36,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/ws_load.py
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* .mypy_cache .ruff_cache

@@ -31,9 +31,10 @@ def settings_for(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> dict[str, Any]:
-    return settings_for(tmp_path)
+@pytest.fixture(params=["reference", "durable"])
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Protocol tests run once per rules engine: the service must behave the same on both."""
+    return settings_for(tmp_path, rules_engine=request.param)
 
 
 @pytest.fixture

@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?")
     p.add_argument("--version", type=int)
     p.set_defaults(func=cmd_export)
+
+    from admin.cli import register as register_admin
+
+    register_admin(sub)
     return parser
 
 

@@ -48,6 +48,7 @@ class Settings:
     publish_poll_interval: float = 0.5
     evaluation_cache: int = 20000
     staff_session_hours: float = 8.0
+    staff_cookie_secure: bool = False
     impact_sessions: int = 1000
     demo_bundle: str = str(DATA_DIR / "demo-mobile.json")
     load_demo: bool = False

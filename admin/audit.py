@@ -1,0 +1,83 @@
+"""The audit log: append-only records of who did what, when, with before/after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import AuditEntry
+
+ACTIONS = (
+    "login",
+    "login_failed",
+    "logout",
+    "password_change",
+    "draft_start",
+    "draft_change",
+    "draft_discard",
+    "import",
+    "publish",
+    "rollback",
+    "scenario_change",
+    "staff_change",
+)
+
+
+async def record(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    target: str = "",
+    summary: str = "",
+    before: Any = None,
+    after: Any = None,
+    address: str = "",
+) -> None:
+    """Add one entry (committed with the caller's transaction, so it exists iff the change does)."""
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            target=target[:200],
+            summary=summary,
+            before=before,
+            after=after,
+            address=address[:100],
+        )
+    )
+
+
+@dataclass
+class AuditFilter:
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.actor:
+            query = query.where(AuditEntry.actor.contains(self.actor.strip().lower()))
+        if self.action:
+            query = query.where(AuditEntry.action == self.action)
+        if self.target:
+            query = query.where(AuditEntry.target.contains(self.target.strip()))
+        if self.since is not None:
+            query = query.where(AuditEntry.at >= self.since)
+        if self.until is not None:
+            query = query.where(AuditEntry.at < self.until)
+        return query
+
+
+async def search(
+    session: AsyncSession, flt: AuditFilter, page: int = 1, per_page: int = 50
+) -> tuple[list[AuditEntry], int]:
+    """One page of entries, newest first, and the total count."""
+    total = (await session.execute(flt.apply(select(func.count(AuditEntry.id))))).scalar_one()
+    query = flt.apply(select(AuditEntry)).order_by(AuditEntry.id.desc())
+    rows = await session.execute(query.offset((page - 1) * per_page).limit(per_page))
+    return list(rows.scalars()), int(total)

@@ -1,0 +1,181 @@
+"""Staff authentication: argon2 passwords, server-side staff sessions, login rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from quart_auth import Action, AuthUser
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.models import utcnow
+
+from .models import StaffSession, StaffUser
+
+_hasher = PasswordHasher()
+# Verified when the e-mail is unknown, so that a wrong address takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(stored: str | None, password: str) -> bool:
+    """Check a password off the event loop (argon2 costs tens of milliseconds on purpose)."""
+    ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password)
+    return ok and stored is not None
+
+
+def token_id(token: str) -> str:
+    """The database key of a session token (the token itself is stored only in the cookie)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in member of staff behind the current request."""
+
+    user_id: int
+    email: str
+    role: str
+    session_id: str
+
+
+async def find_user(session: AsyncSession, email: str) -> StaffUser | None:
+    row = await session.execute(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    return row.scalar_one_or_none()
+
+
+async def start_session(session: AsyncSession, user: StaffUser, hours: float, address: str) -> str:
+    """Create a staff session; return the token for the cookie."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        StaffSession(
+            id=token_id(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            address=address[:100],
+        )
+    )
+    user.last_login_at = now
+    return token
+
+
+async def revoke_session(session: AsyncSession, token: str) -> None:
+    await session.execute(
+        update(StaffSession)
+        .where(StaffSession.id == token_id(token), StaffSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def revoke_user_sessions(session: AsyncSession, user_id: int) -> None:
+    """Sign a user out everywhere (password change, deactivation, role change)."""
+    await session.execute(
+        update(StaffSession)
+        .where(StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def staff_for_token(session: AsyncSession, token: str) -> Staff | None:
+    """The staff member of a live (unexpired, unrevoked, active user) session, else None."""
+    row = (
+        await session.execute(
+            select(StaffSession, StaffUser)
+            .join(StaffUser, StaffUser.id == StaffSession.user_id)
+            .where(StaffSession.id == token_id(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    staff_session, user = row
+    if staff_session.revoked_at is not None or staff_session.expires_at <= utcnow() or not user.active:
+        return None
+    return Staff(user.id, user.email, user.role, staff_session.id)
+
+
+class StaffAuthUser(AuthUser):
+    """quart-auth's user with the staff record resolved from the database once per request."""
+
+    def __init__(self, auth_id: str | None, action: Action = Action.PASS) -> None:
+        super().__init__(auth_id, action)
+        self._loaded = False
+        self._staff: Staff | None = None
+
+    async def staff(self) -> Staff | None:
+        if not self._loaded:
+            self._loaded = True
+            if self.auth_id:
+                from quart import current_app
+
+                maker = current_app.extensions["planwise_sessionmaker"]
+                async with maker() as session:
+                    self._staff = await staff_for_token(session, self.auth_id)
+        return self._staff
+
+    @property
+    async def is_authenticated(self) -> bool:
+        return await self.staff() is not None
+
+
+class LoginLimiter:
+    """Failed sign-ins per account and per address in a sliding window (per process, in memory)."""
+
+    def __init__(
+        self, per_account: int = 5, per_address: int = 20, window: float = 900.0, max_keys: int = 100_000
+    ) -> None:
+        self.per_account = per_account
+        self.per_address = per_address
+        self.window = window
+        self.max_keys = max_keys
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+        return times
+
+    def retry_after(self, account: str, address: str) -> float:
+        """Seconds until a sign-in may be tried again, 0 when allowed now."""
+        now = time.monotonic()
+        wait = 0.0
+        for key, limit in (("a:" + account, self.per_account), ("ip:" + address, self.per_address)):
+            times = self._recent(key, now)
+            if len(times) >= limit:
+                wait = max(wait, times[-limit] + self.window - now)
+        return wait
+
+    def failed(self, account: str, address: str) -> None:
+        now = time.monotonic()
+        if len(self._failures) >= self.max_keys:  # bound memory under a spray of addresses
+            self._failures.clear()
+        for key in ("a:" + account, "ip:" + address):
+            self._failures.setdefault(key, deque()).append(now)
+
+    def succeeded(self, account: str) -> None:
+        self._failures.pop("a:" + account, None)

@@ -1,0 +1,73 @@
+"""``planwise create-user EMAIL --role ROLE [--password-stdin]``: add a staff account."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from typing import Any
+
+from .roles import ROLES
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``create-user`` command to the ``planwise`` command line."""
+    p = subparsers.add_parser("create-user", help="add a staff account for the admin at /admin")
+    p.add_argument("email")
+    p.add_argument("--role", choices=ROLES, default="viewer", help="viewer, editor, publisher or admin")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_create_user)
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        print("The two passwords differ.", file=sys.stderr)
+        return None
+    return first
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from service.config import Settings
+
+    from .users import StaffError
+
+    password = _read_password(args.password_stdin)
+    if password is None:
+        return 1
+    try:
+        email = asyncio.run(_create(Settings.from_env().database_url, args.email, args.role, password))
+    except StaffError as exc:
+        print(f"Not created: {exc}", file=sys.stderr)
+        return 1
+    print(f"Created {email} ({args.role}). Sign in at /admin/login.")
+    return 0
+
+
+async def _create(url: str, email: str, role: str, password: str) -> str:
+    from service.db.engine import create_db_engine, sessionmaker
+    from service.db.migrate import upgrade
+
+    from . import audit
+    from .users import create_user
+
+    db = create_db_engine(url)
+    try:
+        await upgrade(db)
+        async with sessionmaker(db)() as session, session.begin():
+            user = await create_user(session, email, role, password)
+            await audit.record(
+                session,
+                "cli",
+                "staff_change",
+                user.email,
+                f"Added {user.email} as {role} (command line)",
+                None,
+                {"email": user.email, "role": role, "active": True},
+            )
+            return user.email
+    finally:
+        await db.dispose()

@@ -1,0 +1,78 @@
+"""Differences between two bundles, item by item (added, removed, changed fields, question order)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .drafts import KEY_OF, SECTIONS, item_key
+
+TOP_LEVEL = ("name", "description", "ranking")
+
+
+@dataclass
+class Change:
+    kind: str  # "added" | "removed" | "changed"
+    key: str
+    fields: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after)
+
+
+@dataclass
+class Diff:
+    sections: dict[str, list[Change]]
+    top: list[tuple[str, Any, Any]]
+    question_order: tuple[list[str], list[str]] | None
+
+    @property
+    def empty(self) -> bool:
+        return not self.top and self.question_order is None and not any(self.sections.values())
+
+    @property
+    def count(self) -> int:
+        return len(self.top) + (self.question_order is not None) + sum(map(len, self.sections.values()))
+
+
+def _keyed(items: Any, section: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        out.setdefault(item_key(item, section) or f"#{i + 1}", item)
+    return out
+
+
+def _fields(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return [("", before, after)] if before != after else []
+    changes: list[tuple[str, Any, Any]] = []
+    for name in list(before) + [k for k in after if k not in before]:
+        b, a = before.get(name), after.get(name)
+        if b == a:
+            continue
+        if name == "attributes" and isinstance(b, dict) and isinstance(a, dict):
+            changes += [(f"attributes.{k}", b2, a2) for k, b2, a2 in _fields(b, a)]
+        else:
+            changes.append((name, b, a))
+    return changes
+
+
+def diff_bundles(old: dict[str, Any] | None, new: dict[str, Any]) -> Diff:
+    old = old or {}
+    sections: dict[str, list[Change]] = {}
+    for section in SECTIONS:
+        before, after = _keyed(old.get(section), section), _keyed(new.get(section), section)
+        changes = [Change("removed", k) for k in before if k not in after]
+        for key, item in after.items():
+            if key not in before:
+                changes.append(Change("added", key))
+            elif before[key] != item:
+                changes.append(Change("changed", key, _fields(before[key], item)))
+        sections[section] = changes
+    top = [(k, old.get(k), new.get(k)) for k in TOP_LEVEL if old.get(k) != new.get(k)]
+    order_before = [k for k in _keyed(old.get("questions"), "questions")]
+    order_after = [k for k in _keyed(new.get("questions"), "questions")]
+    common_b = [k for k in order_before if k in order_after]
+    common_a = [k for k in order_after if k in order_before]
+    order = (order_before, order_after) if common_b != common_a else None
+    return Diff(sections, top, order)
+
+
+__all__ = ["KEY_OF", "Change", "Diff", "diff_bundles"]

@@ -1,0 +1,114 @@
+"""Simulation (draft or any bundle) and test scenarios: saved answers with expectations, pass/fail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rules.answers import validate_answers
+from rules.evaluation import Evaluation
+from rules.matcher import Matcher
+from rules.model import Catalogue
+from rules.reference import ReferenceEvaluator
+
+from .models import Scenario
+
+KINDS = {
+    "shown": "is shown",
+    "not_shown": "is not shown",
+    "top": "is the top plan",
+    "in_top": "is in the top N",
+}
+
+
+@dataclass
+class Simulation:
+    """What one answer set gives against one catalogue: the update part, fired rules, facts."""
+
+    answers: dict[str, Any]
+    evaluation: Evaluation
+    part: dict[str, Any]
+    answer_problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ranked(self) -> list[str]:
+        return [p["id"] for p in self.part["plans"]]
+
+    @property
+    def top(self) -> str | None:
+        return self.ranked[0] if self.ranked else None
+
+
+def simulate(catalogue: Catalogue, answers: dict[str, Any], version: int = 0) -> Simulation:
+    """Evaluate with the reference evaluator; answers that do not fit the catalogue are dropped."""
+    clean, problems = validate_answers(catalogue, answers)
+    clean = {k: v for k, v in clean.items() if v is not None}
+    evaluation = ReferenceEvaluator(catalogue, version).evaluate(clean)
+    return Simulation(clean, evaluation, Matcher(catalogue).match(evaluation, clean), problems)
+
+
+@dataclass
+class Check:
+    expectation: dict[str, Any]
+    passed: bool
+    detail: str
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    checks: list[Check]
+    simulation: Simulation
+
+    @property
+    def passed(self) -> bool:
+        return not self.simulation.answer_problems and all(c.passed for c in self.checks)
+
+
+def describe(expectation: dict[str, Any]) -> str:
+    kind = expectation.get("kind", "")
+    text = KINDS.get(kind, kind).replace("N", str(expectation.get("n", "N")))
+    return f"plan {expectation.get('plan', '?')} {text}"
+
+
+def check(expectation: dict[str, Any], sim: Simulation) -> Check:
+    plan, kind = expectation.get("plan"), expectation.get("kind")
+    ranked = sim.ranked
+    excluded = {e["id"]: e["reasons"] for e in sim.part["excluded"]}
+    where = f"rank {ranked.index(plan) + 1}" if plan in ranked else None
+    if where is None and plan in excluded:
+        why = "; ".join(r["text"] for r in excluded[plan]) or "no reason given"
+        where = f"excluded ({why})"
+    elif where is None:
+        where = "not in the list (inactive, unknown, or cut by the ranking limit)"
+    if kind == "shown":
+        passed = plan in ranked
+    elif kind == "not_shown":
+        passed = plan not in ranked
+    elif kind == "top":
+        passed = sim.top == plan
+    elif kind == "in_top":
+        n = expectation.get("n")
+        passed = isinstance(n, int) and plan in ranked[:n]
+    else:
+        return Check(expectation, False, f"unknown expectation {kind!r}")
+    top = ", ".join(ranked[:5]) or "no plans"
+    return Check(expectation, passed, f"{plan}: {where}; top plans: {top}")
+
+
+def run(scenario: Scenario, catalogue: Catalogue) -> ScenarioResult:
+    answers = scenario.answers if isinstance(scenario.answers, dict) else {}
+    sim = simulate(catalogue, answers)
+    expectations = scenario.expectations if isinstance(scenario.expectations, list) else []
+    return ScenarioResult(scenario, [check(e, sim) for e in expectations if isinstance(e, dict)], sim)
+
+
+async def all_scenarios(db: AsyncSession) -> list[Scenario]:
+    return list((await db.execute(select(Scenario).order_by(Scenario.name, Scenario.id))).scalars())
+
+
+async def run_all(db: AsyncSession, catalogue: Catalogue) -> list[ScenarioResult]:
+    return [run(s, catalogue) for s in await all_scenarios(db)]

@@ -1,0 +1,83 @@
+"""Simulator helpers: answers read from a form built from the questionnaire; draft vs live results."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from quart import current_app
+from werkzeug.datastructures import MultiDict
+
+from rules.answers import validate_answers
+from rules.model import Catalogue
+
+from .forms_catalogue import parse_number
+from .scenarios import Simulation, simulate
+
+PREFIX = "q_"
+
+
+def read_answers(catalogue: Catalogue, args: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Answers from the simulator form (``q_<id>`` fields); unreadable values as per-question errors."""
+    answers: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for q in catalogue.questions:
+        name = PREFIX + q.id
+        if q.type == "multi":
+            values = [v for v in args.getlist(name) if v]
+            if values or args.get(name + "__set"):
+                answers[q.id] = values
+            continue
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            continue
+        if q.type == "number":
+            number = parse_number(raw)
+            if number is None:
+                errors[q.id] = f"“{raw}” is not a number"
+            else:
+                answers[q.id] = number
+        elif q.type == "boolean":
+            answers[q.id] = raw == "true"
+        else:
+            answers[q.id] = raw
+    clean, problems = validate_answers(catalogue, answers)
+    for qid, message in problems:
+        errors[qid] = message
+        clean.pop(qid, None)
+    return {k: v for k, v in clean.items() if v is not None}, errors
+
+
+@dataclass
+class Side:
+    """One column of the simulator: a catalogue's result for the answers (or why there is none)."""
+
+    label: str
+    simulation: Simulation | None
+    catalogue: Catalogue | None
+    note: str = ""
+
+    def rule_name(self, rule_id: str) -> str:
+        if self.catalogue is None:
+            return rule_id
+        rule = self.catalogue.rule_by_id.get(rule_id)
+        return rule.name if rule is not None else rule_id
+
+
+async def live_side(answers: dict[str, Any]) -> Side:
+    """The live version, evaluated by the running service's own engine."""
+    planwise: Any = current_app.extensions.get("planwise")
+    loaded = planwise.live.current if planwise is not None else None
+    if loaded is None:
+        return Side("Live", None, None, "Nothing is published yet.")
+    clean, problems = validate_answers(loaded.catalogue, answers)
+    clean = {k: v for k, v in clean.items() if v is not None}
+    try:
+        evaluation = await planwise.recommender.engine.evaluate(loaded.version, clean)
+        part = loaded.matcher.match(evaluation, clean)
+        sim = Simulation(clean, evaluation, part, problems)
+    except Exception:  # the engine restarting must not break the simulator: use the reference evaluator
+        sim = await asyncio.to_thread(simulate, loaded.catalogue, clean, loaded.version)
+        sim.answer_problems = problems
+    return Side(f"Live (version {loaded.version})", sim, loaded.catalogue)

@@ -1,0 +1,97 @@
+"""Sign in, sign out, change password, and the admin home page."""
+
+from __future__ import annotations
+
+import math
+
+from quart import flash, redirect, render_template, request, session, url_for
+from quart.typing import ResponseReturnValue
+from quart_auth import current_user, login_user, logout_user
+
+from .auth import StaffAuthUser, find_user, revoke_session, start_session, verify_password
+from .blueprint import bp
+from .forms import LoginForm, PasswordChangeForm
+from .roles import PUBLIC, requires
+from .users import count_users, set_password
+from .web import address, log, maker, safe_next, settings, staff, state
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@requires(PUBLIC)
+async def login() -> ResponseReturnValue:
+    """Sign in with e-mail and password (rate-limited per account and per address)."""
+    form = LoginForm(await request.form if request.method == "POST" else None)
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    async with maker()() as db:
+        no_users = await count_users(db) == 0
+    status = 200
+    if request.method == "POST" and form.validate():
+        email = (form.email.data or "").strip().lower()
+        limiter = state().limiter
+        wait = limiter.retry_after(email, address())
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            form.password.errors = [f"Too many failed attempts: try again in {minutes} minute(s)."]
+            status = 429
+        else:
+            async with maker()() as db, db.begin():
+                user = await find_user(db, email)
+                ok = await verify_password(user.password_hash if user else None, form.password.data or "")
+                if ok and user is not None and user.active:
+                    token = await start_session(db, user, settings().staff_session_hours, address())
+                    await log(db, "login", user.email, "Signed in", actor=user.email)
+                else:
+                    await log(db, "login_failed", email, "Wrong e-mail or password", actor=email)
+            if ok and user is not None and user.active:
+                limiter.succeeded(email)
+                session.pop("csrf", None)  # a fresh CSRF secret for the signed-in session
+                login_user(StaffAuthUser(token))
+                return redirect(safe_next(form.next.data, url_for("admin.home")))
+            limiter.failed(email, address())
+            form.password.errors = ["Wrong e-mail or password (or the account is disabled)."]
+            status = 401
+    elif request.method == "POST":
+        status = 400
+    return await render_template("admin/login.html", form=form, no_users=no_users), status
+
+
+@bp.route("/logout", methods=["POST"])
+@requires("viewer")
+async def logout() -> ResponseReturnValue:
+    """Sign out: the session is revoked server-side, not only forgotten by the browser."""
+    token = current_user.auth_id
+    async with maker()() as db, db.begin():
+        if token:
+            await revoke_session(db, token)
+        await log(db, "logout", staff().email, "Signed out")
+    logout_user()
+    session.pop("csrf", None)
+    await flash("You are signed out.")
+    return redirect(url_for("admin.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires("viewer")
+async def password() -> ResponseReturnValue:
+    """Change one's own password; every session of the account is revoked, this one renewed."""
+    form = PasswordChangeForm(await request.form if request.method == "POST" else None)
+    if request.method == "POST" and form.validate():
+        from .models import StaffUser
+
+        async with maker()() as db, db.begin():
+            user = await db.get(StaffUser, staff().user_id)
+            assert user is not None
+            changed = await verify_password(user.password_hash, form.current.data or "")
+            if not changed:
+                form.current.errors = ["This is not your current password."]
+            else:
+                await set_password(db, user, form.new.data or "")
+                token = await start_session(db, user, settings().staff_session_hours, address())
+                await log(db, "password_change", user.email, "Changed own password; other sessions revoked")
+        if changed:
+            login_user(StaffAuthUser(token))
+            await flash("Password changed. Every other session of your account was signed out.")
+            return redirect(url_for("admin.home"))
+    status = 400 if request.method == "POST" else 200
+    return await render_template("admin/password.html", form=form), status

@@ -1,0 +1,76 @@
+"""Admin home, the draft overview with its problems, discarding the draft, exporting it."""
+
+from __future__ import annotations
+
+import json
+
+from quart import Response, flash, redirect, render_template, url_for
+from quart.typing import ResponseReturnValue
+
+from . import drafts
+from .blueprint import bp
+from .links import problem_link
+from .roles import requires
+from .web import log, maker
+
+
+@bp.route("/")
+@requires("viewer")
+async def home() -> ResponseReturnValue:
+    async with maker()() as db:
+        state = await drafts.current(db)
+    problems = drafts.problems_of(state.bundle) if state.is_draft else []
+    counts = {s: len(state.items(s)) for s in drafts.SECTIONS}
+    return await render_template(
+        "admin/home.html", state=state, counts=counts, problem_count=len(problems), title="Home"
+    )
+
+
+@bp.route("/draft")
+@requires("viewer")
+async def draft() -> ResponseReturnValue:
+    async with maker()() as db:
+        state = await drafts.current(db)
+    problems = [problem_link(p, state.bundle) for p in drafts.problems_of(state.bundle)]
+    counts = {s: len(state.items(s)) for s in drafts.SECTIONS}
+    return await render_template(
+        "admin/draft.html", state=state, problems=problems, counts=counts, title="Draft"
+    )
+
+
+@bp.route("/draft/discard", methods=["GET", "POST"])
+@requires("editor")
+async def draft_discard() -> ResponseReturnValue:
+    """Throw the draft away (after a confirmation page); the live version is untouched."""
+    from quart import request
+
+    if request.method == "GET":
+        return await render_template(
+            "admin/confirm.html",
+            title="Discard the draft?",
+            message="Every unpublished change in the draft is lost. The live version stays as it is.",
+            action=url_for("admin.draft_discard"),
+            button="Discard the draft",
+            cancel=url_for("admin.draft"),
+        )
+    async with maker()() as db, db.begin():
+        state = await drafts.current(db)
+        if state.is_draft:
+            await drafts.discard(db)
+            await log(db, "draft_discard", "draft", "Discarded the draft", before=state.bundle)
+    await flash("The draft was discarded.")
+    return redirect(url_for("admin.draft"))
+
+
+@bp.route("/draft/export")
+@requires("viewer")
+async def draft_export() -> ResponseReturnValue:
+    async with maker()() as db:
+        state = await drafts.current(db)
+    body = json.dumps(state.bundle, indent=2, ensure_ascii=False) + "\n"
+    name = "draft.json" if state.is_draft else f"version-{state.live_version}.json"
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,172 @@
+"""Test scenarios: saved answers with expectations, run against the draft (publish needs all to pass)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import abort, flash, redirect, render_template, request, url_for
+from quart.typing import ResponseReturnValue
+from wtforms import (
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from rules.errors import CatalogueInvalid
+from rules.validator import load_catalogue
+from service.db.models import utcnow
+
+from . import drafts, scenarios
+from .blueprint import bp
+from .editing import parse_json_field, to_json_text
+from .models import Scenario
+from .roles import requires
+from .web import log, maker, staff
+
+BLANK_ROWS = 2
+
+
+class ExpectationForm(Form):
+    kind = SelectField("Expectation", choices=[SelectChoice(k, v) for k, v in scenarios.KINDS.items()])
+    plan = StringField("Plan id", [Optional(), Length(max=64)])
+    n = IntegerField("N (top N only)", [Optional(), NumberRange(min=1, max=1000)])
+
+
+class ScenarioForm(Form):
+    name = StringField("Name", [InputRequired(), Length(max=200)])
+    answers = TextAreaField("Answers (JSON: question id → answer)", [InputRequired()])
+    expectations = FieldList(FormField(ExpectationForm), min_entries=0)
+
+
+def _form_data(row: Scenario | None, answers: Any = None) -> dict[str, Any]:
+    expectations = list(row.expectations) if row is not None else []
+    blank = {"kind": "shown", "plan": "", "n": None}
+    return {
+        "name": row.name if row is not None else "",
+        "answers": to_json_text(row.answers if row is not None else (answers or {})),
+        "expectations": expectations + [blank] * BLANK_ROWS,
+    }
+
+
+def _read(form: ScenarioForm) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    errors: list[str] = []
+    answers = parse_json_field(form.answers.data, errors)
+    if not errors and not isinstance(answers, dict):
+        errors.append('Answers must be a JSON object like {"budget": 30}')
+    form.answers.errors = [*form.answers.errors, *errors]
+    expectations: list[dict[str, Any]] = []
+    for entry in form.expectations.entries:
+        plan = (entry.form.plan.data or "").strip()
+        if not plan:
+            continue
+        item: dict[str, Any] = {"kind": entry.form.kind.data, "plan": plan}
+        if entry.form.kind.data == "in_top":
+            if entry.form.n.data is None:
+                entry.form.n.errors = [*entry.form.n.errors, "Say how many top plans (N)"]
+            item["n"] = entry.form.n.data
+        expectations.append(item)
+    return (answers if not errors else None), expectations
+
+
+@bp.route("/scenarios")
+@requires("viewer")
+async def scenarios_page() -> ResponseReturnValue:
+    async with maker()() as db:
+        state = await drafts.current(db)
+        rows = await scenarios.all_scenarios(db)
+        try:
+            catalogue = load_catalogue(state.bundle)
+        except CatalogueInvalid:
+            catalogue = None
+        results = [scenarios.run(r, catalogue) for r in rows] if catalogue is not None else []
+    return await render_template(
+        "admin/scenarios.html",
+        rows=rows,
+        results=results,
+        state=state,
+        catalogue=catalogue,
+        describe=scenarios.describe,
+        title="Test scenarios",
+    )
+
+
+@bp.route("/scenarios/new", methods=["GET", "POST"])
+@requires("editor")
+async def scenario_new() -> ResponseReturnValue:
+    return await _edit(None)
+
+
+@bp.route("/scenarios/<int:scenario_id>", methods=["GET", "POST"])
+@requires("viewer", write="editor")
+async def scenario_edit(scenario_id: int) -> ResponseReturnValue:
+    return await _edit(scenario_id)
+
+
+async def _edit(scenario_id: int | None) -> ResponseReturnValue:
+    row: Scenario | None = None
+    if scenario_id is not None:
+        async with maker()() as db:
+            row = await db.get(Scenario, scenario_id)
+        if row is None:
+            abort(404)
+    if request.method == "GET":
+        prefill = parse_json_field(request.args.get("answers"), [], required=False)
+        form = ScenarioForm(data=_form_data(row, prefill if isinstance(prefill, dict) else None))
+        return await render_template("admin/scenario.html", form=form, row=row, title="Scenario")
+    form = ScenarioForm(await request.form)
+    ok = form.validate()
+    answers, expectations = _read(form)
+    if not ok or answers is None or any(e.form.n.errors for e in form.expectations.entries):
+        return await render_template("admin/scenario.html", form=form, row=row, title="Scenario"), 400
+    async with maker()() as db, db.begin():
+        before = None
+        target = await db.get(Scenario, scenario_id) if scenario_id is not None else None
+        if target is None:
+            target = Scenario(name="", answers={}, expectations=[])
+            db.add(target)
+        else:
+            before = {"name": target.name, "answers": target.answers, "expectations": target.expectations}
+        target.name = (form.name.data or "").strip()
+        target.answers, target.expectations = answers, expectations
+        target.updated_by, target.updated_at = staff().email, utcnow()
+        await db.flush()
+        after = {"name": target.name, "answers": answers, "expectations": expectations}
+        await log(
+            db, "scenario_change", f"scenario/{target.id}", f"Saved scenario '{target.name}'", before, after
+        )
+    await flash(f"Scenario '{target.name}' saved.")
+    return redirect(url_for("admin.scenarios_page"))
+
+
+@bp.route("/scenarios/<int:scenario_id>/delete", methods=["GET", "POST"])
+@requires("editor")
+async def scenario_delete(scenario_id: int) -> ResponseReturnValue:
+    async with maker()() as db:
+        row = await db.get(Scenario, scenario_id)
+    if row is None:
+        abort(404)
+    if request.method == "GET":
+        return await render_template(
+            "admin/confirm.html",
+            title=f"Delete scenario '{row.name}'?",
+            message="The scenario will no longer be checked before publishing.",
+            action=url_for("admin.scenario_delete", scenario_id=scenario_id),
+            button="Delete the scenario",
+            cancel=url_for("admin.scenario_edit", scenario_id=scenario_id),
+        )
+    async with maker()() as db, db.begin():
+        target = await db.get(Scenario, scenario_id)
+        if target is not None:
+            before = {"name": target.name, "answers": target.answers, "expectations": target.expectations}
+            await db.delete(target)
+            await log(
+                db, "scenario_change", f"scenario/{scenario_id}", f"Deleted scenario '{row.name}'", before
+            )
+    await flash(f"Scenario '{row.name}' deleted.")
+    return redirect(url_for("admin.scenarios_page"))

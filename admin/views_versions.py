@@ -1,0 +1,216 @@
+"""Publishing, version history, rollback, and bundle import/export."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from quart import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from quart.typing import ResponseReturnValue
+
+from rules.errors import CatalogueInvalid
+from rules.validator import load_catalogue, validate_bundle
+from service.catalogues import get_version, list_versions
+from service.catalogues import publish as publish_version
+
+from . import drafts, scenarios
+from .blueprint import bp
+from .forms import ImportForm, PublishForm, RollbackForm
+from .links import problem_link
+from .roles import requires
+from .web import log, maker, staff
+
+log_ = logging.getLogger(__name__)
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+
+
+async def _switch_live() -> None:
+    """Make the running service serve the newest version now (the watcher would within a poll)."""
+    planwise = current_app.extensions.get("planwise")
+    if planwise is None:
+        return
+    try:
+        await planwise.live.refresh()
+    except Exception:  # the watcher retries; the publish itself is committed
+        log_.exception("live refresh after publish failed")
+
+
+async def _checks(state: drafts.DraftState) -> tuple[list[dict[str, str]], list[scenarios.ScenarioResult]]:
+    problems = [problem_link(p, state.bundle) for p in validate_bundle(state.bundle)]
+    results: list[scenarios.ScenarioResult] = []
+    if not problems:
+        async with maker()() as db:
+            results = await scenarios.run_all(db, load_catalogue(state.bundle))
+    return problems, results
+
+
+@bp.route("/publish", methods=["GET", "POST"])
+@requires("viewer", write="publisher")
+async def publish() -> ResponseReturnValue:
+    """Publish the draft: refused while it has problems or a scenario fails."""
+    async with maker()() as db:
+        state = await drafts.current(db)
+    form = PublishForm(await request.form if request.method == "POST" else None)
+    problems, results = await _checks(state)
+    failing = [r for r in results if not r.passed]
+    status = 200
+    if request.method == "POST":
+        if not state.is_draft:
+            await flash("There is no draft to publish: change something first.")
+            return redirect(url_for("admin.publish"))
+        if problems or failing:
+            status = 422
+        elif not form.validate():
+            status = 400
+        else:
+            async with maker()() as db, db.begin():
+                current = await drafts.current(db)
+                if current.bundle != state.bundle:  # changed meanwhile: show the new state first
+                    await flash("The draft changed while you were reviewing it; check it again.")
+                    return redirect(url_for("admin.publish"))
+                message = (form.message.data or "").strip()
+                number = await publish_version(db, current.bundle, message, staff().email)
+                await drafts.discard(db)
+                await log(
+                    db,
+                    "publish",
+                    f"version/{number}",
+                    message,
+                    {"version": current.live_version},
+                    {"version": number, "bundle": current.bundle},
+                )
+            await _switch_live()
+            await flash(f"Published as version {number}. It is live now.")
+            return redirect(url_for("admin.version", number=number))
+    return await render_template(
+        "admin/publish.html",
+        state=state,
+        form=form,
+        problems=problems,
+        results=results,
+        failing=failing,
+        title="Publish",
+    ), status
+
+
+@bp.route("/versions")
+@requires("viewer")
+async def versions() -> ResponseReturnValue:
+    async with maker()() as db:
+        rows = await list_versions(db, limit=500)
+    live = rows[0].id if rows else None
+    return await render_template("admin/versions.html", rows=rows, live=live, title="Versions")
+
+
+@bp.route("/versions/<int:number>")
+@requires("viewer")
+async def version(number: int) -> ResponseReturnValue:
+    async with maker()() as db:
+        row = await get_version(db, number)
+        newest = await list_versions(db, limit=1)
+    if row is None:
+        abort(404)
+    counts = {s: len(row.bundle.get(s) or []) for s in drafts.SECTIONS}
+    return await render_template(
+        "admin/version.html", row=row, counts=counts, live=newest[0].id, title=f"Version {number}"
+    )
+
+
+@bp.route("/versions/<int:number>/export")
+@requires("viewer")
+async def version_export(number: int) -> ResponseReturnValue:
+    async with maker()() as db:
+        row = await get_version(db, number)
+    if row is None:
+        abort(404)
+    return Response(
+        json.dumps(row.bundle, indent=2, ensure_ascii=False) + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="version-{number}.json"'},
+    )
+
+
+@bp.route("/versions/<int:number>/rollback", methods=["GET", "POST"])
+@requires("publisher")
+async def rollback(number: int) -> ResponseReturnValue:
+    """Publish a copy of an earlier version as the newest (after a confirmation form)."""
+    async with maker()() as db:
+        row = await get_version(db, number)
+    if row is None:
+        abort(404)
+    form = RollbackForm(await request.form if request.method == "POST" else None)
+    if request.method == "POST" and form.validate():
+        reason = (form.message.data or "").strip()
+        try:
+            async with maker()() as db, db.begin():
+                message = f"Rollback to version {number}: {reason}"
+                new = await publish_version(db, row.bundle, message, staff().email, copied_from=number)
+                await log(
+                    db, "rollback", f"version/{new}", message, None, {"version": new, "copied_from": number}
+                )
+        except CatalogueInvalid as exc:
+            form.message.errors = [f"Version {number} no longer passes validation: {p}" for p in exc.problems]
+        else:
+            await _switch_live()
+            await flash(f"Version {number} is live again, as version {new}.")
+            return redirect(url_for("admin.version", number=new))
+    status = 200 if request.method == "GET" else 400
+    return await render_template("admin/rollback.html", row=row, form=form, title="Roll back"), status
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("viewer", write="editor")
+async def import_bundle() -> ResponseReturnValue:
+    """Import a bundle file (or pasted JSON) as the draft; a bad bundle changes nothing."""
+    form = ImportForm(await request.form if request.method == "POST" else None)
+    problems: list[str] = []
+    if request.method == "POST":
+        async with maker()() as db:
+            has_draft = (await drafts.current(db)).is_draft
+        bundle, problems = await _read_import(form)
+        if has_draft and not form.replace.data:
+            problems.append("There is a draft already: tick “replace the current draft” to confirm")
+        if bundle is not None and not problems:
+            async with maker()() as db, db.begin():
+                state = await drafts.current(db)
+                await drafts.replace(db, bundle, state.live_version, staff().email)
+                name = str(bundle.get("name", ""))
+                await log(
+                    db,
+                    "import",
+                    "draft",
+                    f"Imported '{name}' as the draft",
+                    state.bundle if state.is_draft else None,
+                    bundle,
+                )
+            await flash("Imported as the draft. Check it, then publish.")
+            return redirect(url_for("admin.draft"))
+    async with maker()() as db:
+        state = await drafts.current(db)
+    status = 200 if request.method == "GET" else 422
+    return await render_template(
+        "admin/import.html", form=form, problems=problems, state=state, title="Import"
+    ), status
+
+
+async def _read_import(form: ImportForm) -> tuple[dict[str, Any] | None, list[str]]:
+    files = await request.files
+    upload = files.get("file")
+    raw: bytes | str
+    if upload is not None and upload.filename:
+        raw = upload.read(MAX_IMPORT_BYTES + 1)
+        if len(raw) > MAX_IMPORT_BYTES:
+            return None, ["The file is larger than 5 MB"]
+    else:
+        raw = form.text.data or ""
+    if not raw.strip():
+        return None, ["Choose a bundle file or paste its JSON"]
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, [f"Not valid JSON: {exc}"]
+    found = validate_bundle(data)
+    if found:
+        return None, [str(p) for p in found]
+    return data, []

@@ -1,0 +1,376 @@
+"""The built-in ``cost`` enricher: conventions, estimates, re-ranking, and the enriched stage end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from rules.matcher import Matcher
+from rules.model import Catalogue, parse_catalogue
+from rules.reference import ReferenceEvaluator
+from rules.validator import validate_bundle
+from service.app import create_app
+from service.enrich import EnrichContext, load_enrichers
+from service.enrichers.cost import CostEstimator
+
+from .conftest import WS, settings_for
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo-mobile.json"
+
+
+def plan(pid: str, **attributes: Any) -> dict[str, Any]:
+    return {"id": pid, "name": pid.title(), "attributes": attributes}
+
+
+def bundle(**overrides: Any) -> dict[str, Any]:
+    """A small mobile catalogue following the conventions of docs/enrichment.md."""
+    data: dict[str, Any] = {
+        "format": "plan-catalogue/1",
+        "name": "Tiny",
+        "attributes": [
+            {"key": "monthlyPrice", "type": "number", "label": "Price", "unit": "EUR"},
+            {"key": "dataGb", "type": "number", "label": "Data", "unit": "GB"},
+            {"key": "extraGbPrice", "type": "number", "label": "Extra GB", "unit": "EUR/GB"},
+            {"key": "minutes", "type": "number", "label": "Minutes", "unit": "min"},
+            {"key": "pricePerMinute", "type": "number", "label": "Per minute", "unit": "EUR"},
+            {"key": "setupFee", "type": "number", "label": "Setup", "unit": "EUR"},
+            {"key": "contractMonths", "type": "number", "label": "Term", "unit": "months"},
+            {"key": "fast", "type": "boolean", "label": "Fast"},
+        ],
+        "plans": [
+            plan("small", monthlyPrice=9.99, dataGb=10, extraGbPrice=2.0, minutes=100, pricePerMinute=0.1),
+            plan("big", monthlyPrice=14.5, dataGb=50, extraGbPrice=1.0, minutes=10000, pricePerMinute=0),
+            plan(
+                "contract",
+                monthlyPrice=7.0,
+                dataGb=20,
+                extraGbPrice=0,
+                minutes=10000,
+                pricePerMinute=0,
+                setupFee=9.99,
+                contractMonths=24,
+                fast=True,
+            ),
+        ],
+        "questions": [
+            {"id": "gb", "text": "GB per month?", "type": "number", "min": 0, "max": 500, "unit": "GB"},
+            {
+                "id": "calls",
+                "text": "Minutes per month?",
+                "type": "number",
+                "min": 0,
+                "max": 5000,
+                "unit": "min",
+            },
+            {
+                "id": "abroad",
+                "text": "Minutes abroad?",
+                "type": "number",
+                "min": 0,
+                "max": 5000,
+                "unit": "min",
+            },
+            {"id": "wantFast", "text": "Need speed?", "type": "boolean"},
+            {
+                "id": "usage",
+                "text": "How much data?",
+                "type": "choice",
+                "options": [{"value": "low", "label": "Little"}, {"value": "lots", "label": "Lots"}],
+            },
+            {
+                "id": "hiddenGb",
+                "text": "Hidden",
+                "type": "number",
+                "unit": "GB",
+                "askWhen": {"answer": "wantFast", "op": "==", "value": True},
+            },
+        ],
+        "rules": [
+            {
+                "id": "speed",
+                "name": "Speed",
+                "when": {"answer": "wantFast", "op": "==", "value": True},
+                "then": [{"score": 5, "where": {"attribute": "fast", "op": "==", "value": True}}],
+            }
+        ],
+        "ranking": {"order": [{"by": "score", "dir": "desc"}, {"by": "monthlyPrice", "dir": "asc"}]},
+    }
+    data.update(overrides)
+    assert validate_bundle(data) == []
+    return data
+
+
+def context(catalogue: Catalogue, answers: dict[str, Any]) -> EnrichContext:
+    """The context the enrichment stage builds, from a real rules evaluation."""
+    evaluation = ReferenceEvaluator(catalogue, 1).evaluate(answers)
+    update = {
+        "revision": 1,
+        "version": 1,
+        "stage": "rules",
+        "answers": answers,
+        **Matcher(catalogue).match(evaluation, answers),
+    }
+    visible = frozenset(q["id"] for q in update["questions"] if q["visible"])
+    return EnrichContext(catalogue, answers, visible, update)
+
+
+async def estimates(
+    data: dict[str, Any], answers: dict[str, Any], estimator: CostEstimator | None = None
+) -> dict[str, dict[str, Any]]:
+    ctx = context(parse_catalogue(data), answers)
+    result = await (estimator or CostEstimator()).enrich(ctx)
+    return {pid: fields["estimate"] for pid, fields in result.items()}
+
+
+def reranked(estimator: CostEstimator, ctx: EnrichContext, extra: dict[str, dict[str, Any]]) -> list[str]:
+    key = estimator.sort_key(ctx)
+    assert key is not None
+    plans = [{**p, **extra.get(p["id"], {})} for p in ctx.update["plans"]]
+    return [p["id"] for p in sorted(plans, key=key)]
+
+
+async def test_data_overage_is_priced_per_started_gb() -> None:
+    got = await estimates(bundle(), {"gb": 12})
+    assert got["small"] == {
+        "monthly": 13.99,
+        "currency": "EUR",
+        "explanation": "9.99 base + 2 extra GB x 2.00 = 13.99 EUR/month",
+    }
+    assert got["big"]["explanation"] == "14.50 base = 14.50 EUR/month"
+    assert (await estimates(bundle(), {"gb": 11.2}))["small"]["monthly"] == 13.99
+
+
+async def test_minutes_and_setup_fee_spread_over_the_term() -> None:
+    got = await estimates(bundle(), {"gb": 30, "calls": 150})
+    assert got["small"] == {
+        "monthly": 54.99,
+        "currency": "EUR",
+        "explanation": "9.99 base + 20 extra GB x 2.00 + 50 extra min x 0.10 = 54.99 EUR/month",
+    }
+    # A price per unit of 0 (unlimited) adds nothing; 9.99 / 24 = 0.41625 -> 0.42.
+    assert got["contract"] == {
+        "monthly": 7.42,
+        "currency": "EUR",
+        "explanation": "7.00 base + 0.42 setup (9.99 over 24 months) = 7.42 EUR/month",
+    }
+
+
+async def test_prices_with_more_than_two_decimals_are_shown_as_they_are() -> None:
+    data = bundle()
+    data["plans"][0]["attributes"]["pricePerMinute"] = 0.085
+    got = await estimates(data, {"calls": 103})
+    assert got["small"]["explanation"] == "9.99 base + 3 extra min x 0.085 = 10.25 EUR/month"
+
+
+async def test_setup_fee_without_a_term_spreads_over_default_months() -> None:
+    data = bundle()
+    data["plans"][2]["attributes"]["contractMonths"] = 0
+    got = await estimates(data, {})
+    assert got["contract"]["explanation"] == "7.00 base + 0.83 setup (9.99 over 12 months) = 7.83 EUR/month"
+    got = await estimates(data, {}, CostEstimator(default_months=6))
+    assert got["contract"]["monthly"] == 8.67
+
+
+async def test_only_the_first_min_question_counts_and_hidden_answers_are_ignored() -> None:
+    got = await estimates(bundle(), {"abroad": 900, "hiddenGb": 40})
+    assert got["small"]["explanation"] == "9.99 base = 9.99 EUR/month"
+    got = await estimates(bundle(), {"hiddenGb": 40, "wantFast": True})
+    assert got["small"]["monthly"] == 9.99  # "gb" is the first GB question; it is unanswered
+
+
+async def test_plan_lacking_a_value() -> None:
+    data = bundle()
+    del data["plans"][0]["attributes"]["extraGbPrice"]
+    del data["plans"][1]["attributes"]["monthlyPrice"]
+    got = await estimates(data, {"gb": 15})
+    assert got["small"] == {
+        "monthly": 9.99,
+        "currency": "EUR",
+        "explanation": "9.99 base = 9.99 EUR/month (5 extra GB not priced)",
+    }
+    assert "big" not in got
+
+
+async def test_currency_and_attributes_found_by_unit() -> None:
+    data = bundle(
+        attributes=[
+            {"key": "colour", "type": "text", "label": "Colour"},
+            {"key": "fee", "type": "number", "label": "Fee", "unit": "GBP"},
+            {"key": "allowance", "type": "number", "label": "Data", "unit": "gb"},
+            {"key": "perGb", "type": "number", "label": "Per GB", "unit": "GBP/GB"},
+        ],
+        plans=[plan("a", fee=5, allowance=1, perGb=0.5)],
+        questions=[{"id": "data", "text": "GB?", "type": "number", "unit": "GB"}],
+        rules=[],
+        ranking={"order": [{"by": "fee"}]},
+    )
+    got = await estimates(data, {"data": 4})
+    assert got == {
+        "a": {
+            "monthly": 6.5,
+            "currency": "GBP",
+            "explanation": "5.00 base + 3 extra GB x 0.50 = 6.50 GBP/month",
+        }
+    }
+
+
+async def test_no_op_without_a_price_attribute() -> None:
+    data = bundle(
+        attributes=[
+            {"key": "dataGb", "type": "number", "label": "Data", "unit": "GB"},
+            {"key": "monthlyPrice", "type": "number", "label": "Price"},  # no currency unit
+        ],
+        plans=[plan("a", dataGb=5, monthlyPrice=3)],
+        questions=[{"id": "gb", "text": "GB?", "type": "number", "unit": "GB"}],
+        rules=[],
+        ranking={"order": [{"by": "monthlyPrice"}]},
+    )
+    estimator = CostEstimator()
+    ctx = context(parse_catalogue(data), {"gb": 10})
+    assert await estimator.enrich(ctx) == {}
+    assert estimator.sort_key(ctx) is None
+
+
+async def test_choice_mapping_is_optional_and_checked_against_the_catalogue() -> None:
+    class Mapped(CostEstimator):
+        choice_usage = {"GB": {"usage": {"low": 2, "lots": 30}}, "min": {"usage": {"nope": 9}}}
+
+    assert (await estimates(bundle(), {"usage": "lots"}))["small"]["monthly"] == 9.99
+    got = await estimates(bundle(), {"usage": "lots"}, Mapped())
+    assert got["small"]["explanation"] == "9.99 base + 20 extra GB x 2.00 = 49.99 EUR/month"
+    got = await estimates(bundle(), {"usage": "lots", "gb": 11}, Mapped())
+    assert got["small"]["monthly"] == 11.99  # the number question wins
+    other = CostEstimator(choice_usage={"GB": {"wantFast": {"low": 2}}})  # not a choice question
+    assert (await estimates(bundle(), {"wantFast": False}, other))["small"]["monthly"] == 9.99
+
+
+async def test_sort_key_replaces_the_price_by_the_estimate() -> None:
+    estimator = CostEstimator()
+    ctx = context(parse_catalogue(bundle()), {"gb": 30, "wantFast": True})
+    assert [p["id"] for p in ctx.update["plans"]] == ["contract", "small", "big"]
+    extra = await estimator.enrich(ctx)
+    # contract keeps first place on score; small (49.99) now costs more than big (14.50).
+    assert reranked(estimator, ctx, extra) == ["contract", "big", "small"]
+    # A plan without an estimate sorts after those with one, within its score.
+    del extra["big"]
+    assert reranked(estimator, ctx, extra) == ["contract", "small", "big"]
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        [{"by": "score", "dir": "desc"}],
+        [{"by": "monthlyPrice", "dir": "desc"}],
+        [{"by": "fast", "dir": "desc"}, {"by": "dataGb"}],
+    ],
+)
+async def test_no_reranking_unless_the_ranking_sorts_by_price_ascending(order: list[dict[str, str]]) -> None:
+    data = bundle(ranking={"order": order})
+    estimator = CostEstimator()
+    ctx = context(parse_catalogue(data), {"gb": 30})
+    assert await estimator.enrich(ctx)
+    assert estimator.sort_key(ctx) is None
+
+
+async def test_sort_key_follows_other_keys_of_the_ranking() -> None:
+    data = bundle(ranking={"order": [{"by": "fast", "dir": "desc"}, {"by": "monthlyPrice"}]})
+    data["plans"][1]["attributes"]["fast"] = False
+    estimator = CostEstimator()
+    ctx = context(parse_catalogue(data), {"gb": 30})
+    # fast desc: true, false, then missing (last in either direction); price replaced by estimate.
+    assert reranked(estimator, ctx, await estimator.enrich(ctx)) == ["contract", "big", "small"]
+
+
+def test_cost_is_a_built_in_enricher() -> None:
+    [enricher] = load_enrichers(("cost",))
+    assert isinstance(enricher, CostEstimator) and enricher.name == "cost"
+
+
+class Failing:
+    """An enricher that always raises: the others and the rules update must not care."""
+
+    name = "failing"
+
+    async def enrich(self, ctx: EnrichContext) -> dict[str, dict[str, Any]]:
+        raise RuntimeError("boom")
+
+    def sort_key(self, ctx: EnrichContext) -> None:
+        return None
+
+
+class Slow(Failing):
+    """An enricher slower than the timeout."""
+
+    name = "slow"
+
+    async def enrich(self, ctx: EnrichContext) -> dict[str, dict[str, Any]]:
+        await asyncio.sleep(30)
+        return {p["id"]: {"slow": True} for p in ctx.update["plans"]}
+
+
+async def updates_until_enriched(ws: WS, revision: int) -> list[dict[str, Any]]:
+    """The ``recommendationUpdates`` of ``revision`` up to its enriched one (earlier revisions skipped)."""
+    got: list[dict[str, Any]] = []
+    while True:
+        event, data = await asyncio.wait_for(ws.recv(), 5)
+        assert event == "recommendationUpdates", (event, data)
+        if data["revision"] < revision:
+            continue
+        assert data["revision"] == revision, data
+        got.append(data)
+        if data["stage"] == "enriched":
+            return got
+
+
+@pytest.mark.parametrize(
+    "enrichers",
+    [("cost",), (f"{__name__}:Failing", "cost", f"{__name__}:Slow")],
+    ids=["cost", "with-failing-and-slow"],
+)
+async def test_enriched_update_follows_the_rules_update(tmp_path: Path, enrichers: tuple[str, ...]) -> None:
+    settings = settings_for(tmp_path, demo_bundle=str(DEMO), enrichers=enrichers, enrich_timeout=0.3)
+    app: Quart = create_app(settings)
+    async with app.test_app(), app.test_client().websocket("/ws") as raw:
+        ws = WS(raw)
+        await ws.opening({})
+        answers = {"dataGbPerMonth": 14, "callMinutes": 400}
+        await ws.send("userResponse", {"answers": answers}, id="u1")
+        received = await updates_until_enriched(ws, 1)
+
+    # First the rules update, then the enriched one (nothing but rules updates in between).
+    assert [u["stage"] for u in received[:-1]] and all(u["stage"] == "rules" for u in received[:-1])
+    rules, enriched = received[0], received[-1]
+    assert rules["replyTo"] == "u1"
+    for field in ("version", "answers", "questions", "excluded", "totalPlans", "matchedPlans"):
+        assert enriched[field] == rules[field], field
+    assert rules["plans"] and all("estimate" not in p for p in rules["plans"])
+    assert sorted(p["id"] for p in enriched["plans"]) == sorted(p["id"] for p in rules["plans"])
+    assert [p["rank"] for p in enriched["plans"]] == list(range(1, len(rules["plans"]) + 1))
+    before = {p["id"]: p for p in rules["plans"]}
+    for p in enriched["plans"]:
+        assert p["score"] == before[p["id"]]["score"] and p["reasons"] == before[p["id"]]["reasons"]
+        assert p["attributes"] == before[p["id"]]["attributes"] and "slow" not in p
+        estimate = p["estimate"]
+        assert estimate["currency"] == "EUR" and estimate["monthly"] >= p["attributes"]["monthlyPrice"]
+        assert estimate["explanation"].endswith(f"= {estimate['monthly']:.2f} EUR/month")
+    # The demo ranks by score desc, monthlyPrice asc: the enriched stage by score desc, estimate asc.
+    keys = [(-p["score"], p["estimate"]["monthly"], p["id"]) for p in enriched["plans"]]
+    assert keys == sorted(keys)
+    assert [p["id"] for p in enriched["plans"]] != [p["id"] for p in rules["plans"]]
+
+
+def test_demo_catalogue_follows_the_conventions() -> None:
+    data = json.loads(DEMO.read_text())
+    catalogue = parse_catalogue(data)
+    tariff = CostEstimator().tariff(catalogue)
+    assert tariff is not None and tariff.currency == "EUR" and tariff.price == "monthlyPrice"
+    assert {(d.unit, d.question) for d in tariff.dimensions} == {
+        ("GB", "dataGbPerMonth"),
+        ("min", "callMinutes"),
+    }
+    assert (tariff.setup_fee, tariff.term) == ("setupFee", "contractMonths")

@@ -134,10 +134,14 @@ class Matcher:
                 items.sort(key=lambda x: x[1], reverse=desc)
                 continue
             keyed = [(value_of(x[0].attributes[by]) if by in x[0].attributes else None, x) for x in items]
-            present = [k for k in keyed if k[0] is not None]
-            present.sort(key=lambda k: k[0], reverse=desc)
+            present: list[tuple[Any, Any]] = [k for k in keyed if k[0] is not None]
+            present.sort(key=_first, reverse=desc)
             items = [k[1] for k in present] + [k[1] for k in keyed if k[0] is None]
         return items
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
 
 
 def _plan_payload(plan: Plan, rank: int, score: int | float, reasons: list[dict[str, str]]) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.engine import Engine
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rules.engine import Engine
 from rules.matcher import Matcher
 from rules.model import Catalogue
 from rules.validator import load_catalogue

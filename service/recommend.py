@@ -8,8 +8,8 @@ from collections import OrderedDict
 from typing import Any
 
 import orjson
-from rules.engine import Engine
 
+from rules.engine import Engine
 from rules.errors import EngineUnavailable, RulesError
 
 from .errors import ProtocolError

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from quart import Quart
+
 from rules.engine import make_engine
 
 from .catalogues import live_version, publish

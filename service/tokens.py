@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jwt
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -46,7 +48,7 @@ class Tokens:
             keys.append((s.jwt_public_key, "RS256"))
         if not keys:
             raise ProtocolError("unauthorized", "Sign-in with a host-site token is not configured")
-        options = {"require": ["sub", "exp"], "verify_aud": bool(s.jwt_audience)}
+        options: Any = {"require": ["sub", "exp"], "verify_aud": bool(s.jwt_audience)}
         for key, algorithm in keys:
             try:
                 claims = jwt.decode(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .answers import MAX_TEXT_ANSWER_LENGTH, is_integer, is_number, list_values, suggest
 from .dnf import MAX_TERMS_PER_RULE, TooManyTerms, expand
+from .durable_compiler import limit_problems
 from .errors import CatalogueInvalid, Problem
 from .model import JSON, Catalogue, Option, Question, parse_catalogue, parse_condition
 from .placeholders import PLACEHOLDER, format_number
@@ -80,7 +81,11 @@ _Node = tuple[str, str]  # ("q", question id) or ("f", fact key)
 def validate_bundle(data: object) -> list[Problem]:
     """Every problem of a bundle (``[]`` when it is valid); never raises, whatever ``data`` is."""
     try:
-        return _ordered(_validate(data))
+        problems = _ordered(_validate(data))
+        if not problems and isinstance(data, dict):
+            # The durable-rules engine's own limits, found by compiling: never at run time.
+            problems = limit_problems(parse_catalogue(data))
+        return problems
     except Exception:  # the promise is "never raises": a bug here must not become a 500
         log.exception("validator failed")
         return [Problem("", INTERNAL_ERROR)]

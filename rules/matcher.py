@@ -69,11 +69,17 @@ class Matcher:
             return lambda v: index.get(v)
         return lambda v: v
 
-    def match(self, evaluation: Evaluation, answers: Mapping[str, Any]) -> dict[str, Any]:
-        """Rank and explain the active plans for ``answers`` (all stored answers, hidden too)."""
+    def match(
+        self, evaluation: Evaluation, answers: Mapping[str, Any], usable: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Rank and explain the active plans for ``answers`` (all stored answers, hidden too).
+
+        ``usable`` is the part of ``answers`` the rules may use (default: all of them); only
+        its visible answers feed ``valueFrom`` and placeholders.
+        """
         catalogue = self.catalogue
         visible = set(evaluation.visible)
-        shown_answers = {k: v for k, v in answers.items() if k in visible}
+        shown_answers = {k: v for k, v in (answers if usable is None else usable).items() if k in visible}
         fired = sorted(set(evaluation.fired), key=self._rule_rank.__getitem__)
         effects = [e for rule_id in fired for e in self._effects[rule_id]]
         texts: dict[str, str] = {}

@@ -229,8 +229,6 @@ class WsSession:
         if not isinstance(payload, dict):
             raise ProtocolError("invalid_message", "'data' must be an object")
         if event == "hello":
-            if not set(payload) <= {"token", "authToken"}:
-                raise ProtocolError("invalid_message", "hello data is {token?, authToken?}")
             await self._open(payload.get("token"), payload.get("authToken"), reply_to)
             return
         if event == "ping":

@@ -113,11 +113,12 @@ class Planwise:
         """Both userResponse shapes: ``{answers: {...}}`` or ``{questionId, value}``."""
         if not isinstance(data, dict):
             raise ProtocolError("invalid_message", "'data' must be an object")
-        if "answers" in data and set(data) <= {"answers"}:
+        # Unknown extra keys are ignored (clients may add fields); the two shapes are exclusive.
+        if "answers" in data and "questionId" not in data:
             answers = data["answers"]
             if not isinstance(answers, dict):
                 raise ProtocolError("invalid_message", "'answers' must be an object of questionId: value")
-        elif "questionId" in data and set(data) <= {"questionId", "value"} and "value" in data:
+        elif "questionId" in data and "value" in data and "answers" not in data:
             if not isinstance(data["questionId"], str):
                 raise ProtocolError("invalid_message", "'questionId' must be a string")
             answers = {data["questionId"]: data["value"]}
@@ -171,7 +172,7 @@ class Planwise:
 
     async def select(self, state: SessionState, data: object) -> tuple[dict[str, Any], bool]:
         """Persist a plan choice; returns (selectionSaved payload, True if a repeated key)."""
-        if not isinstance(data, dict) or not set(data) <= {"planId", "idempotencyKey"}:
+        if not isinstance(data, dict):
             raise ProtocolError("invalid_message", "selectPlan data must be {planId, idempotencyKey?}")
         plan_id, key = data.get("planId"), data.get("idempotencyKey")
         if not isinstance(plan_id, str) or not plan_id or len(plan_id) > 64:

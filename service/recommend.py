@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from rules.answers import validate_answers
 from rules.engine import Engine
 from rules.errors import EngineUnavailable, RulesError
 
@@ -16,6 +17,21 @@ from .errors import ProtocolError
 from .live import LoadedVersion
 
 log = logging.getLogger(__name__)
+
+
+def usable_answers(loaded: LoadedVersion, answers: dict[str, Any]) -> dict[str, Any]:
+    """The stored answers that still fit this version's questions (a publish may change a type).
+
+    Answers that no longer fit are kept in the session and echoed, but the rules ignore them.
+    """
+    known = loaded.catalogue.question_by_id
+    candidate = {k: v for k, v in answers.items() if k in known}
+    if not candidate:
+        return candidate
+    _, problems = validate_answers(loaded.catalogue, candidate)
+    for qid, _message in problems:
+        candidate.pop(qid, None)
+    return candidate
 
 
 class Recommender:
@@ -40,8 +56,9 @@ class Recommender:
             self._cache.move_to_end(key)
             return part
         self.misses += 1
+        usable = usable_answers(loaded, answers)
         try:
-            evaluation = await self.engine.evaluate(loaded.version, answers)
+            evaluation = await self.engine.evaluate(loaded.version, usable)
         except EngineUnavailable as exc:
             log.warning("engine unavailable: %s", exc)
             raise ProtocolError("unavailable", "The rules engine is restarting; please retry") from exc
@@ -49,7 +66,7 @@ class Recommender:
             ref = uuid.uuid4().hex[:12]
             log.error("evaluation failed [%s] version=%s: %s", ref, loaded.version, exc)
             raise ProtocolError("internal", f"Something went wrong on our side (reference {ref})") from exc
-        part = loaded.matcher.match(evaluation, answers)
+        part = loaded.matcher.match(evaluation, answers, usable)
         self._cache[key] = part
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -265,3 +266,30 @@ async def test_publish_pushes_new_version_to_live_sessions(app: Quart) -> None:
         after = await ws.expect("recommendationUpdates")
         assert after["version"] == 2 and after["revision"] == before["revision"]
         assert [p["id"] for p in after["plans"]] == ["max-50", "mid-20"]
+
+
+async def test_answers_that_no_longer_fit_a_new_version_are_kept_but_ignored(app: Quart) -> None:
+    from service.catalogues import publish
+
+    async with app.test_client().websocket("/ws") as raw:
+        ws = WS(raw)
+        await ws.opening({})
+        await ws.send("userResponse", {"answers": {"budget": 25, "dataUsage": "heavy"}})
+        before = await ws.expect("recommendationUpdates")
+        assert [p["id"] for p in before["excluded"]] == ["basic-5", "max-50", "nodata"]
+        bundle = json.loads((Path(__file__).parent.parent / "fixtures/example.json").read_text())
+        # budget becomes a choice question: the stored number no longer fits it.
+        bundle["questions"][1] = {
+            "id": "budget",
+            "text": "Budget?",
+            "type": "choice",
+            "options": [{"value": "low", "label": "Low"}, {"value": "high", "label": "High"}],
+        }
+        bundle["rules"] = [r for r in bundle["rules"] if r["id"] != "budget-cap"]
+        async with app.extensions["planwise_sessionmaker"]() as s, s.begin():
+            await publish(s, bundle, "budget as a choice", "test")
+        await app.extensions["planwise"].live.refresh()
+        await ws.expect("questionnaire")
+        after = await ws.expect("recommendationUpdates")
+        assert after["version"] == 2 and after["answers"] == {"budget": 25, "dataUsage": "heavy"}
+        assert [p["id"] for p in after["plans"]] == ["mid-20", "max-50"]

@@ -12,12 +12,8 @@ EXAMPLE = json.loads((Path(__file__).parent.parent / "fixtures" / "example.json"
 
 def test_a_condition_too_complex_for_the_engine_is_a_problem_with_a_fix() -> None:
     bundle = json.loads(json.dumps(EXAMPLE))
-    nested = {
-        "all": [
-            {"any": [{"answer": "budget", "op": "==", "value": i}, {"answer": "travel", "op": "==", "value": True}]}
-            for i in range(16)
-        ]
-    }
+    travel = {"answer": "travel", "op": "==", "value": True}
+    nested = {"all": [{"any": [{"answer": "budget", "op": "==", "value": i}, travel]} for i in range(16)]}
     bundle["rules"].append({"id": "deep", "name": "Deep", "when": nested, "then": [{"score": 1}]})
     problems = validate_bundle(bundle)
     assert [p.path for p in problems] == ["rules[4].when"]

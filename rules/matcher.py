@@ -111,7 +111,12 @@ class Matcher:
                     if e.check(attrs, shown_answers):
                         against.append({"rule": e.rule, "text": text(e.because)})
             if against:
-                excluded.append({"id": plan.id, "reasons": against})
+                # name/provider are additive fields: clients can list excluded plans by name.
+                entry: dict[str, Any] = {"id": plan.id, "name": plan.name}
+                if plan.provider is not None:
+                    entry["provider"] = plan.provider
+                entry["reasons"] = against
+                excluded.append(entry)
             else:
                 shown.append((plan, score, reasons))
         ranked = self._rank(shown)

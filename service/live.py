@@ -39,9 +39,12 @@ class LoadedVersion:
 
 
 def questionnaire_payload(version: int, catalogue: Catalogue) -> dict[str, Any]:
-    """Every question with every field the catalogue defines for it, except ``askWhen``."""
+    """Every question with every field the catalogue defines for it, except ``askWhen``.
+
+    ``attributes`` (additive) carries the attribute schema so clients can label plan attributes.
+    """
     questions = [{k: v for k, v in q.raw.items() if k != "askWhen"} for q in catalogue.questions]
-    return {"version": version, "questions": questions}
+    return {"version": version, "questions": questions, "attributes": catalogue.raw.get("attributes", [])}
 
 
 Listener = Callable[[LoadedVersion | None, LoadedVersion], Awaitable[None]]

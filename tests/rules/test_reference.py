@@ -41,6 +41,7 @@ def test_require_excludes_and_explains(example_bundle: dict[str, Any]) -> None:
     # The missing dataGb attribute makes the comparison false: the talk-only plan is excluded.
     assert excluded == {"basic-5": ["heavy-data"], "max-50": ["budget-cap"], "nodata": ["heavy-data"]}
     assert [e["id"] for e in result["excluded"]] == sorted(excluded)
+    assert result["excluded"][0]["name"] == "Basic 5" and result["excluded"][0]["provider"] == "Acme"
     assert result["matchedPlans"] == 1 and result["totalPlans"] == 4
 
 

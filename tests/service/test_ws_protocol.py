@@ -30,6 +30,7 @@ async def test_opening_sequence_without_hello(app: Quart) -> None:
         ]
         assert all("askWhen" not in q for q in questionnaire["questions"])
         assert questionnaire["questions"][1]["max"] == 500
+        assert [a["key"] for a in questionnaire["attributes"]][0] == "monthlyPrice"
         update = await ws.expect("recommendationUpdates")
         assert update["revision"] == 0 and update["stage"] == "rules" and update["answers"] == {}
         assert update["totalPlans"] == 4 and update["matchedPlans"] == 4

@@ -19,6 +19,7 @@ from .config import Settings
 from .db.engine import create_db_engine
 from .db.migrate import upgrade
 from .runtime import load_demo_if_empty
+from .uvicorn_ws import DroppingWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=settings.ping_timeout,
         ws_per_message_deflate=False,
+        ws=DroppingWebSocketProtocol,
         log_level=log_level,
         access_log=False,
         lifespan="on",

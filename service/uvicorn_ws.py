@@ -1,0 +1,50 @@
+"""uvicorn's WebSocket protocol, plus: a peer that stops reading is dropped, not kept forever.
+
+uvicorn closes a connection after a ping timeout or a server-side close with
+``transport.close()``, which waits for the send buffer to drain; a peer that never reads again
+never drains it, so the socket, its buffers and its handler stayed alive indefinitely (found by
+``tests/service/test_real_server.py``). Here a close that has not finished after
+``PLANWISE_CLOSE_TIMEOUT`` seconds aborts the transport.
+"""
+
+from __future__ import annotations
+
+import os
+from asyncio import BaseTransport
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+CLOSE_TIMEOUT = float(os.environ.get("PLANWISE_CLOSE_TIMEOUT", "5"))
+
+
+class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
+    """Aborts connections whose closing handshake cannot complete in time."""
+
+    def connection_made(self, transport: BaseTransport) -> None:
+        self._planwise_lost = False
+        self._planwise_abort_scheduled = False
+        super().connection_made(transport)  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._planwise_lost = True
+        super().connection_lost(exc)
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self._abort_later()
+
+    async def send(self, message: Any) -> None:
+        if message.get("type") == "websocket.close":
+            # Schedule before sending: the send itself blocks while the peer does not read.
+            self._abort_later()
+        await super().send(message)
+
+    def _abort_later(self) -> None:
+        if not self._planwise_abort_scheduled:
+            self._planwise_abort_scheduled = True
+            self.loop.call_later(CLOSE_TIMEOUT, self._abort)
+
+    def _abort(self) -> None:
+        if not self._planwise_lost:
+            self.transport.abort()

@@ -12,17 +12,19 @@ from typing import Any
 
 from .conditions import PlanCheck, compile_plan_condition
 from .evaluation import Evaluation
-from .model import Catalogue, Derive, Exclude, Plan, Require, Rule, Score
+from .model import AttrTest, Catalogue, Derive, Exclude, Not, Plan, PlanCondition, Require, Rule, Score
 from .placeholders import substitute
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Effect:
     rule: str
     kind: str  # "require" | "exclude" | "score"
     check: PlanCheck | None
     because: str | None
     points: int | float = 0
+    dynamic: bool = False  # compares with an answer (valueFrom): decided per evaluation
+    matched: frozenset[int] | None = None  # otherwise decided once per version, on first use
 
 
 def plain_number(value: int | float) -> int | float:
@@ -32,42 +34,89 @@ def plain_number(value: int | float) -> int | float:
     return value
 
 
+def _uses_answers(cond: PlanCondition) -> bool:
+    if isinstance(cond, AttrTest):
+        return cond.value_from is not None
+    if isinstance(cond, Not):
+        return _uses_answers(cond.item)
+    return any(_uses_answers(c) for c in cond.items)
+
+
 class Matcher:
-    """Applies effects for one catalogue version; build once per version, reuse per answer set."""
+    """Applies effects for one catalogue version; build once per version, reuse per answer set.
+
+    Plans are handled as index sets: a plan condition that does not look at answers gives the
+    same set for every person, so it is computed once per version (on first use) and effects
+    become set operations; only ``valueFrom`` conditions are checked per evaluation.
+    """
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
+        self._plans = catalogue.active_plans
+        self._all = frozenset(range(len(self._plans)))
         self._effects: dict[str, list[_Effect]] = {r.id: self._compile(r) for r in catalogue.rules}
         # Reason order: rule priority (desc), rule id, then effect order in the rule.
         self._rule_rank = {
             r.id: i for i, r in enumerate(sorted(catalogue.rules, key=lambda r: (-r.priority, r.id)))
         }
-        self._order_keys = [(o.by, o.dir == "desc", self._sort_value(o.by)) for o in catalogue.ranking.order]
+        self._id_order = sorted(range(len(self._plans)), key=lambda i: self._plans[i].id)
+        self._order_keys = [(o.by, o.dir == "desc", self._sort_values(o.by)) for o in catalogue.ranking.order]
 
     @staticmethod
     def _compile(rule: Rule) -> list[_Effect]:
         out: list[_Effect] = []
         for e in rule.then:
             if isinstance(e, Require):
-                out.append(_Effect(rule.id, "require", compile_plan_condition(e.cond), e.because))
+                out.append(
+                    _Effect(
+                        rule.id,
+                        "require",
+                        compile_plan_condition(e.cond),
+                        e.because,
+                        0,
+                        _uses_answers(e.cond),
+                    )
+                )
             elif isinstance(e, Exclude):
-                out.append(_Effect(rule.id, "exclude", compile_plan_condition(e.cond), e.because))
+                out.append(
+                    _Effect(
+                        rule.id,
+                        "exclude",
+                        compile_plan_condition(e.cond),
+                        e.because,
+                        0,
+                        _uses_answers(e.cond),
+                    )
+                )
             elif isinstance(e, Score):
                 where = compile_plan_condition(e.where) if e.where is not None else None
-                out.append(_Effect(rule.id, "score", where, e.because, e.points))
+                dynamic = e.where is not None and _uses_answers(e.where)
+                out.append(_Effect(rule.id, "score", where, e.because, e.points, dynamic))
             elif not isinstance(e, Derive):  # pragma: no cover - the model has four effects
                 raise TypeError(e)
         return out
 
-    def _sort_value(self, by: str) -> Any:
-        """A function giving a plan's sort value for ``by``, or None when the plan lacks it."""
+    def _sort_values(self, by: str) -> list[Any] | None:
+        """Each active plan's sort value for ``by`` (None when missing); None for the score."""
         if by == "score":
             return None
         attribute = self.catalogue.attribute_by_key[by]
-        if attribute.type == "enum":
-            index = {v: i for i, v in enumerate(attribute.options)}
-            return lambda v: index.get(v)
-        return lambda v: v
+        index = {v: i for i, v in enumerate(attribute.options)} if attribute.type == "enum" else None
+        values: list[Any] = []
+        for plan in self._plans:
+            value = plan.attributes.get(by)
+            values.append(index.get(value) if index is not None and value is not None else value)
+        return values
+
+    def _matched(self, effect: _Effect, answers: Mapping[str, Any]) -> frozenset[int]:
+        check = effect.check
+        if check is None:
+            return self._all
+        if effect.dynamic:
+            return frozenset(i for i, p in enumerate(self._plans) if check(p.attributes, answers))
+        if effect.matched is None:
+            effect.matched = frozenset(i for i, p in enumerate(self._plans) if check(p.attributes, {}))
+        return effect.matched
 
     def match(
         self, evaluation: Evaluation, answers: Mapping[str, Any], usable: Mapping[str, Any] | None = None
@@ -78,81 +127,78 @@ class Matcher:
         its visible answers feed ``valueFrom`` and placeholders.
         """
         catalogue = self.catalogue
+        plans = self._plans
         visible = set(evaluation.visible)
         shown_answers = {k: v for k, v in (answers if usable is None else usable).items() if k in visible}
         fired = sorted(set(evaluation.fired), key=self._rule_rank.__getitem__)
         effects = [e for rule_id in fired for e in self._effects[rule_id]]
         texts: dict[str, str] = {}
 
-        def text(because: str) -> str:
+        def reason(effect: _Effect) -> dict[str, str]:
+            because = effect.because or ""
             if because not in texts:
                 texts[because] = substitute(because, catalogue, shown_answers, evaluation.facts)
-            return texts[because]
+            return {"rule": effect.rule, "text": texts[because]}
 
-        shown: list[tuple[Plan, int | float, list[dict[str, str]]]] = []
-        excluded: list[dict[str, Any]] = []
-        for plan in catalogue.active_plans:
-            attrs = plan.attributes
-            reasons: list[dict[str, str]] = []
-            against: list[dict[str, str]] = []
-            score: int | float = 0
-            for e in effects:
-                if e.kind == "score":
-                    if e.check is None or e.check(attrs, shown_answers):
-                        score += e.points
-                        if e.because is not None:
-                            reasons.append({"rule": e.rule, "text": text(e.because)})
-                elif e.kind == "require":
-                    assert e.check is not None and e.because is not None
-                    target = reasons if e.check(attrs, shown_answers) else against
-                    target.append({"rule": e.rule, "text": text(e.because)})
-                else:
-                    assert e.check is not None and e.because is not None
-                    if e.check(attrs, shown_answers):
-                        against.append({"rule": e.rule, "text": text(e.because)})
-            if against:
-                # name/provider are additive fields: clients can list excluded plans by name.
-                entry: dict[str, Any] = {"id": plan.id, "name": plan.name}
-                if plan.provider is not None:
-                    entry["provider"] = plan.provider
-                entry["reasons"] = against
-                excluded.append(entry)
-            else:
-                shown.append((plan, score, reasons))
-        ranked = self._rank(shown)
-        limit = catalogue.ranking.limit
-        plans = [
-            _plan_payload(plan, rank, score, reasons)
-            for rank, (plan, score, reasons) in enumerate(ranked[:limit], start=1)
+        matched = [self._matched(e, shown_answers) for e in effects]
+        scores: list[int | float] = [0] * len(plans)
+        against: dict[int, list[dict[str, str]]] = {}
+        for e, hits in zip(effects, matched, strict=True):
+            if e.kind == "score":
+                if e.points:
+                    for i in hits:
+                        scores[i] += e.points
+                continue
+            losers = hits if e.kind == "exclude" else self._all - hits
+            if losers:
+                why = reason(e)
+                for i in losers:
+                    against.setdefault(i, []).append(why)
+        shown = [i for i in self._id_order if i not in against]
+        ranked = self._rank(shown, scores)[: catalogue.ranking.limit]
+        explaining = [
+            (e, hits, reason(e))
+            for e, hits in zip(effects, matched, strict=True)
+            if e.kind == "require" or (e.kind == "score" and e.because is not None)
         ]
-        excluded.sort(key=lambda x: x["id"])
+        payload_plans = [
+            _plan_payload(
+                plans[i],
+                rank,
+                scores[i],
+                [why for e, hits, why in explaining if e.kind == "require" or i in hits],
+            )
+            for rank, i in enumerate(ranked, start=1)
+        ]
+        excluded = []
+        for i in sorted(against, key=lambda i: plans[i].id):
+            # name/provider are additive fields: clients can list excluded plans by name.
+            entry: dict[str, Any] = {"id": plans[i].id, "name": plans[i].name}
+            if plans[i].provider is not None:
+                entry["provider"] = plans[i].provider
+            entry["reasons"] = against[i]
+            excluded.append(entry)
         return {
             "questions": [
                 {"id": q.id, "visible": q.id in visible, "answered": q.id in answers}
                 for q in catalogue.questions
             ],
-            "plans": plans,
+            "plans": payload_plans,
             "excluded": excluded,
-            "totalPlans": len(catalogue.active_plans),
+            "totalPlans": len(plans),
             "matchedPlans": len(shown),
         }
 
-    def _rank(self, items: list[Any]) -> list[Any]:
-        """Stable multi-key sort: ranking keys in order, then plan id; missing values sort last."""
-        items = sorted(items, key=lambda x: x[0].id)
-        for by, desc, value_of in reversed(self._order_keys):
-            if by == "score":
-                items.sort(key=lambda x: x[1], reverse=desc)
+    def _rank(self, items: list[int], scores: list[Any]) -> list[int]:
+        """Stable multi-key sort of plan indexes (given in plan id order); missing values sort last."""
+        for _by, desc, values in reversed(self._order_keys):
+            if values is None:
+                items.sort(key=scores.__getitem__, reverse=desc)
                 continue
-            keyed = [(value_of(x[0].attributes[by]) if by in x[0].attributes else None, x) for x in items]
-            present: list[tuple[Any, Any]] = [k for k in keyed if k[0] is not None]
-            present.sort(key=_first, reverse=desc)
-            items = [k[1] for k in present] + [k[1] for k in keyed if k[0] is None]
+            present = [i for i in items if values[i] is not None]
+            present.sort(key=values.__getitem__, reverse=desc)
+            items = present + [i for i in items if values[i] is None]
         return items
-
-
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
 
 
 def _plan_payload(plan: Plan, rank: int, score: int | float, reasons: list[dict[str, str]]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_made(self, transport: BaseTransport) -> None:
         self._planwise_lost = False
         self._planwise_abort_scheduled = False
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._planwise_lost = True

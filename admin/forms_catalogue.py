@@ -325,7 +325,8 @@ def rule_data(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rule_item(form: RuleForm) -> dict[str, Any] | None:
+def rule_fields(form: RuleForm) -> dict[str, Any]:
+    """The rule's own fields (everything but ``when`` and ``then``)."""
     item: dict[str, Any] = {"id": (form.id.data or "").strip(), "name": (form.name.data or "").strip()}
     if (form.description.data or "").strip():
         item["description"] = form.description.data.strip()
@@ -333,6 +334,12 @@ def rule_item(form: RuleForm) -> dict[str, Any] | None:
         item["priority"] = form.priority.data
     if not form.enabled.data:
         item["enabled"] = False
+    return item
+
+
+def rule_item(form: RuleForm) -> dict[str, Any] | None:
+    """The rule from the JSON view (``when``/``then`` as JSON text)."""
+    item = rule_fields(form)
     ok = True
     for name in ("when", "then"):
         field = getattr(form, name)

@@ -7,7 +7,7 @@ Its output is the rules part of a ``recommendationUpdates`` payload (PROTOCOL.md
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .conditions import PlanCheck, compile_plan_condition
@@ -23,8 +23,10 @@ class _Effect:
     check: PlanCheck | None
     because: str | None
     points: int | float = 0
-    dynamic: bool = False  # compares with an answer (valueFrom): decided per evaluation
+    dynamic: bool = False  # compares with an answer (valueFrom): decided per answer value
     matched: frozenset[int] | None = None  # otherwise decided once per version, on first use
+    refs: tuple[str, ...] = ()  # the questions a dynamic condition compares with
+    by_answer: dict[Any, frozenset[int]] = field(default_factory=dict)
 
 
 def plain_number(value: int | float) -> int | float:
@@ -34,12 +36,23 @@ def plain_number(value: int | float) -> int | float:
     return value
 
 
-def _uses_answers(cond: PlanCondition) -> bool:
+def _answer_refs(cond: PlanCondition | None) -> tuple[str, ...]:
+    """The questions a plan condition compares with (``valueFrom``), in a stable order."""
+    if cond is None:
+        return ()
     if isinstance(cond, AttrTest):
-        return cond.value_from is not None
+        return (cond.value_from,) if cond.value_from is not None else ()
     if isinstance(cond, Not):
-        return _uses_answers(cond.item)
-    return any(_uses_answers(c) for c in cond.items)
+        return _answer_refs(cond.item)
+    return tuple(sorted({q for c in cond.items for q in _answer_refs(c)}))
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+_MISSING = object()
+_DYNAMIC_CACHE = 256
 
 
 class Matcher:
@@ -66,32 +79,15 @@ class Matcher:
     def _compile(rule: Rule) -> list[_Effect]:
         out: list[_Effect] = []
         for e in rule.then:
-            if isinstance(e, Require):
-                out.append(
-                    _Effect(
-                        rule.id,
-                        "require",
-                        compile_plan_condition(e.cond),
-                        e.because,
-                        0,
-                        _uses_answers(e.cond),
-                    )
-                )
-            elif isinstance(e, Exclude):
-                out.append(
-                    _Effect(
-                        rule.id,
-                        "exclude",
-                        compile_plan_condition(e.cond),
-                        e.because,
-                        0,
-                        _uses_answers(e.cond),
-                    )
-                )
+            if isinstance(e, Require | Exclude):
+                refs = _answer_refs(e.cond)
+                kind = "require" if isinstance(e, Require) else "exclude"
+                check = compile_plan_condition(e.cond)
+                out.append(_Effect(rule.id, kind, check, e.because, 0, bool(refs), refs=refs))
             elif isinstance(e, Score):
                 where = compile_plan_condition(e.where) if e.where is not None else None
-                dynamic = e.where is not None and _uses_answers(e.where)
-                out.append(_Effect(rule.id, "score", where, e.because, e.points, dynamic))
+                refs = _answer_refs(e.where)
+                out.append(_Effect(rule.id, "score", where, e.because, e.points, bool(refs), refs=refs))
             elif not isinstance(e, Derive):  # pragma: no cover - the model has four effects
                 raise TypeError(e)
         return out
@@ -113,7 +109,15 @@ class Matcher:
         if check is None:
             return self._all
         if effect.dynamic:
-            return frozenset(i for i, p in enumerate(self._plans) if check(p.attributes, answers))
+            # The result depends only on the answers compared with: cache it per their values.
+            key = tuple(_frozen(answers.get(q, _MISSING)) for q in effect.refs)
+            hits = effect.by_answer.get(key)
+            if hits is None:
+                hits = frozenset(i for i, p in enumerate(self._plans) if check(p.attributes, answers))
+                if len(effect.by_answer) >= _DYNAMIC_CACHE:
+                    effect.by_answer.clear()
+                effect.by_answer[key] = hits
+            return hits
         if effect.matched is None:
             effect.matched = frozenset(i for i, p in enumerate(self._plans) if check(p.attributes, {}))
         return effect.matched

@@ -1,0 +1,439 @@
+"""Random but realistic catalogue bundles for the benchmarks, deterministic by seed.
+
+:func:`generate` builds a valid ``plan-catalogue/1`` bundle of a given size: number, choice,
+boolean and multi questions (a few of them conditional), rules with all/any/not conditions on
+answers, derive chains three levels deep (answers -> level-1 facts -> level-2 -> level-3) and
+rules that test those facts, require/exclude/score effects on number, boolean, enum and set
+attributes, and plans from a handful of providers. :func:`answer_sets` draws distinct answer
+sets for a catalogue, :func:`answer_only_subset` keeps what a single decision table can express.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+import orjson
+
+from rules.model import Catalogue, Question
+
+JSONDict = dict[str, Any]
+
+PROVIDERS = ("Acme Mobile", "Brightwave", "Cellora", "Dialtone", "Everline", "Fjord Telecom", "Gigacell")
+PERKS = (
+    "streaming-video",
+    "music",
+    "cloud-storage",
+    "multisim",
+    "hotspot",
+    "priority-support",
+    "world-roaming",
+    "insurance",
+    "gaming",
+    "news",
+)
+# Attribute key -> (type, label, value pool: numbers/options/perks).
+_BASE_ATTRIBUTES: dict[str, tuple[str, str, tuple[Any, ...]]] = {
+    "monthlyPrice": (
+        "number",
+        "Monthly price",
+        (4.99, 7.99, 9.99, 12.99, 15, 19.99, 24.99, 29.99, 39.99, 59),
+    ),
+    "dataGb": ("number", "Data allowance", (1, 3, 5, 10, 20, 30, 50, 100, 999)),
+    "minutes": ("number", "Call minutes", (100, 300, 600, 1000, 10000)),
+    "contractMonths": ("number", "Minimum term", (0, 1, 12, 24)),
+    "setupFee": ("number", "Setup fee", (0, 4.99, 9.99, 19.99, 29.99)),
+    "extraGbPrice": ("number", "Price per extra GB", (0, 1, 2, 2.5, 5, 10)),
+    "roaming": ("boolean", "EU roaming", (True, False)),
+    "esim": ("boolean", "eSIM available", (True, False)),
+    "unlimitedData": ("boolean", "Unlimited data", (True, False)),
+    "network": ("enum", "Network", ("4g", "5g")),
+    "billing": ("enum", "Billing", ("prepaid", "postpaid")),
+    "tier": ("enum", "Tier", ("basic", "standard", "premium")),
+    "perks": ("set", "Perks", PERKS),
+}
+# Number questions: (min, max, step, unit, label).
+_NUMBER_SHAPES = (
+    (0, 200, 1, "EUR", "What is the most you want to pay per month"),
+    (0, 3000, 10, "min", "How many minutes do you call per month"),
+    (1, 10, 1, "lines", "How many SIM cards do you need"),
+    (0, 100, 5, "GB", "How much data do you use per month"),
+    (0, 48, 6, "months", "How long would you commit for"),
+)
+_CHOICE_WORDS = (
+    "light",
+    "medium",
+    "heavy",
+    "solo",
+    "couple",
+    "family",
+    "budget",
+    "premium",
+    "rarely",
+    "often",
+)
+_NUMBER_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between")
+_FACT_NAMES = ("segment", "usage", "budgetBand", "travelStyle", "household", "loyalty", "deviceClass")
+
+
+def generate(rules: int, plans: int, seed: int = 0) -> JSONDict:
+    """A valid bundle with ``rules`` rules and ``plans`` plans (same arguments, same bundle)."""
+    return _Generator(random.Random(f"{seed}:{rules}:{plans}"), rules, plans).bundle()
+
+
+class _Generator:
+    def __init__(self, rng: random.Random, rules: int, plans: int) -> None:
+        self.rng = rng
+        self.n_rules = rules
+        self.n_plans = plans
+        self.attributes: dict[str, tuple[str, str, tuple[Any, ...]]] = dict(_BASE_ATTRIBUTES)
+        for i in range(rules // 100):  # bigger catalogues describe their plans in more detail
+            if i % 2:
+                self.attributes[f"feature{i}"] = ("boolean", f"Feature {i}", (True, False))
+            else:
+                self.attributes[f"metric{i}"] = ("number", f"Metric {i}", (0, 1, 2, 5, 10, 50, 100))
+        self.questions: list[JSONDict] = []
+        self.base: list[JSONDict] = []  # questions without askWhen (derive rules test only these)
+        # Fact levels: level 1 is derived from answers, level k from level k-1 (and answers).
+        depth = 3 if rules >= 100 else 2
+        first = max(2, rules // 60)
+        self.levels: list[list[tuple[str, tuple[str, ...]]]] = []
+        count, used = first, 0
+        for _ in range(depth):
+            level = []
+            for _ in range(count):
+                name = _FACT_NAMES[used % len(_FACT_NAMES)] + ("" if used < len(_FACT_NAMES) else str(used))
+                values = tuple(f"{name[:3].lower()}{v}" for v in range(rng.randint(2, 3)))
+                level.append((name, values))
+                used += 1
+            self.levels.append(level)
+            count = max(1, count // 2)
+
+    def bundle(self) -> JSONDict:
+        self._make_questions()
+        rules = self._make_rules()
+        return {
+            "format": "plan-catalogue/1",
+            "name": f"Generated {self.n_rules} rules x {self.n_plans} plans",
+            "description": "Benchmark catalogue generated by bench/catalogues.py",
+            "attributes": [self._attribute(k) for k in self.attributes],
+            "plans": [self._plan(i) for i in range(self.n_plans)],
+            "questions": self.questions,
+            "rules": rules,
+            "ranking": {"order": [{"by": "score", "dir": "desc"}, {"by": "monthlyPrice"}], "limit": 20},
+        }
+
+    # -- attributes and plans --------------------------------------------------------------
+
+    def _attribute(self, key: str) -> JSONDict:
+        kind, label, pool = self.attributes[key]
+        out: JSONDict = {"key": key, "type": kind, "label": label}
+        if kind == "enum":
+            out["options"] = list(pool)
+        return out
+
+    def _plan(self, i: int) -> JSONDict:
+        rng = self.rng
+        attrs: JSONDict = {}
+        for key, (kind, _, pool) in self.attributes.items():
+            if key != "monthlyPrice" and rng.random() < 0.03:
+                continue  # an unknown attribute now and then
+            if kind == "set":
+                attrs[key] = sorted(rng.sample(pool, rng.randint(0, 4)))
+            else:
+                attrs[key] = rng.choice(pool)
+        if attrs.get("dataGb") == 999:
+            attrs["unlimitedData"] = True
+        provider = PROVIDERS[i % len(PROVIDERS)]
+        tier = attrs.get("tier", "standard")
+        return {
+            "id": f"plan-{i:05d}",
+            "name": f"{provider} {str(tier).title()} {attrs.get('dataGb', '?')} GB",
+            "provider": provider,
+            "description": f"{attrs.get('minutes', 0)} minutes, {attrs.get('contractMonths', 0)}-month term",
+            "attributes": attrs,
+            "active": rng.random() > 0.02,
+        }
+
+    # -- questions -------------------------------------------------------------------------
+
+    def _make_questions(self) -> None:
+        rng = self.rng
+        total = min(40, max(12, 10 + self.n_rules // 25))
+        kinds = ["number", "choice", "boolean", "multi"] * 2  # at least two of each type
+        kinds += rng.choices(["number", "choice", "boolean", "multi"], [3, 3, 2, 2], k=total - len(kinds))
+        conditional = max(1, total // 10)
+        for i, kind in enumerate(kinds):
+            q = self._question(i, kind)
+            self.questions.append(q)
+            if i < total - conditional:
+                self.base.append(q)
+        for q in self.questions[total - conditional :]:
+            if q is self.questions[-1]:
+                key, values = self.levels[0][0]
+                q["askWhen"] = {"fact": key, "op": "==", "value": values[0]}
+            else:
+                q["askWhen"] = self._leaf(rng.choice(self.base), positive=True)
+
+    def _question(self, i: int, kind: str) -> JSONDict:
+        rng = self.rng
+        if kind == "number":
+            low, high, step, unit, label = _NUMBER_SHAPES[i % len(_NUMBER_SHAPES)]
+            return {
+                "id": f"num{i}",
+                "text": f"{label}? ({i})",
+                "type": "number",
+                "min": low,
+                "max": high,
+                "step": step,
+                "unit": unit,
+            }
+        if kind == "boolean":
+            return {"id": f"flag{i}", "text": f"Do you want option {i}?", "type": "boolean"}
+        if kind == "choice":
+            words = rng.sample(_CHOICE_WORDS, rng.randint(3, 6))
+            return {
+                "id": f"pick{i}",
+                "text": f"Which fits you best? ({i})",
+                "type": "choice",
+                "options": [{"value": w, "label": w.title()} for w in words],
+            }
+        perks = [p for p in PERKS if rng.random() < 0.7] or list(PERKS[:4])
+        return {
+            "id": f"extras{i}",
+            "text": f"Which extras would you like? ({i})",
+            "type": "multi",
+            "options": [{"value": p, "label": p.replace("-", " ").title()} for p in perks],
+        }
+
+    # -- conditions ------------------------------------------------------------------------
+
+    def _condition(self, questions: list[JSONDict], depth: int = 2) -> JSONDict:
+        rng = self.rng
+        roll = rng.random()
+        if depth == 0 or roll < 0.45:
+            return self._leaf(rng.choice(questions))
+        if roll < 0.72:
+            return {"all": [self._condition(questions, depth - 1) for _ in range(rng.randint(2, 3))]}
+        if roll < 0.9:
+            return {"any": [self._condition(questions, depth - 1) for _ in range(rng.randint(2, 3))]}
+        return {"not": self._condition(questions, depth - 1)}
+
+    def _leaf(self, q: JSONDict, *, positive: bool = False) -> JSONDict:
+        rng = self.rng
+        qid, kind = q["id"], q["type"]
+        if not positive and rng.random() < 0.08:
+            return {"answer": qid, "op": rng.choice(["exists", "not_exists"])}
+        if kind == "boolean":
+            op = "==" if positive or rng.random() < 0.8 else "!="
+            return {"answer": qid, "op": op, "value": positive or rng.random() < 0.6}
+        if kind == "number":
+            grid = list(range(q["min"], q["max"] + 1, q["step"]))
+            op = ">=" if positive else rng.choice(_NUMBER_OPS)
+            if op in ("in", "not_in"):
+                return {"answer": qid, "op": op, "value": sorted(rng.sample(grid, min(3, len(grid))))}
+            if op == "between":
+                low, high = sorted(rng.sample(grid, 2))
+                return {"answer": qid, "op": op, "value": [low, high]}
+            return {"answer": qid, "op": op, "value": rng.choice(grid)}
+        options = [o["value"] for o in q["options"]]
+        if kind == "choice":
+            op = "in" if positive else rng.choice(["==", "==", "!=", "in", "not_in"])
+            if op in ("in", "not_in"):
+                return {"answer": qid, "op": op, "value": rng.sample(options, min(len(options), 2))}
+            return {"answer": qid, "op": op, "value": rng.choice(options)}
+        op = "contains" if positive else rng.choice(["contains", "contains_any", "contains_all"])
+        if op == "contains":
+            return {"answer": qid, "op": op, "value": rng.choice(options)}
+        return {"answer": qid, "op": op, "value": rng.sample(options, min(len(options), rng.randint(1, 3)))}
+
+    def _fact_test(self, level: int) -> JSONDict:
+        key, values = self.rng.choice(self.levels[level])
+        roll = self.rng.random()
+        if roll < 0.6:
+            return {"fact": key, "op": "==", "value": self.rng.choice(values)}
+        if roll < 0.85:
+            return {"fact": key, "op": "in", "value": list(values[:2])}
+        return {"fact": key, "op": "exists"}
+
+    # -- rules and effects -----------------------------------------------------------------
+
+    def _make_rules(self) -> list[JSONDict]:
+        rng = self.rng
+        rules: list[JSONDict] = []
+        # Every value of every fact is derived by at least one rule (the validator checks it).
+        for level, keys in enumerate(self.levels):
+            for key, values in keys:
+                for value in values:
+                    if level == 0:
+                        when = self._condition(self.base, 1)
+                    else:
+                        when = {"all": [self._fact_test(level - 1), self._leaf(rng.choice(self.base))]}
+                        if rng.random() < 0.3:
+                            when = {"any": [when, self._fact_test(level - 1)]}
+                    then: list[JSONDict] = [{"derive": {"fact": key, "value": value}}]
+                    if rng.random() < 0.4:
+                        then.append(self._score())
+                    rules.append(self._rule(len(rules), f"derive {key}={value}", when, then))
+        while len(rules) < self.n_rules:
+            i = len(rules)
+            when = self._condition(self.questions)
+            if rng.random() < 0.08:  # a consumer of derived facts
+                when = {"all": [self._fact_test(rng.randrange(len(self.levels))), when]}
+            then = [self._effect() for _ in range(rng.choices([1, 2, 3], [5, 3, 1])[0])]
+            rule = self._rule(i, "effects", when, then)
+            if rng.random() < 0.02:
+                rule["enabled"] = False
+            rules.append(rule)
+        return rules
+
+    def _rule(self, i: int, what: str, when: JSONDict, then: list[JSONDict]) -> JSONDict:
+        rule: JSONDict = {"id": f"r{i:04d}", "name": f"Rule {i}: {what}", "when": when, "then": then}
+        if self.rng.random() < 0.3:
+            rule["priority"] = self.rng.randint(1, 20)
+        return rule
+
+    def _effect(self) -> JSONDict:
+        roll = self.rng.random()
+        if roll < 0.3:
+            return {"require": self._plan_condition(), "because": self._because("Meets your needs")}
+        if roll < 0.5:
+            return {"exclude": self._plan_condition(), "because": self._because("Not a fit")}
+        return self._score()
+
+    def _score(self) -> JSONDict:
+        rng = self.rng
+        effect: JSONDict = {"score": rng.choice([-10, -5, -2, 0, 1, 2, 3, 5, 10, 20, 2.5])}
+        if rng.random() < 0.75:
+            effect["where"] = self._plan_condition()
+        if rng.random() < 0.7:
+            effect["because"] = self._because("Good match")
+        return effect
+
+    def _because(self, text: str) -> str:
+        roll = self.rng.random()
+        if roll < 0.15:
+            return f"{text} for {{answers.{self.rng.choice(self.questions)['id']}}}"
+        if roll < 0.25:
+            key, _ = self.rng.choice(self.levels[0])  # level 1: derived from answers only
+            return f"{text} ({{facts.{key}}})"
+        return text
+
+    def _plan_condition(self, depth: int = 1) -> JSONDict:
+        rng = self.rng
+        roll = rng.random()
+        if depth == 0 or roll < 0.75:
+            return self._attr_test()
+        if roll < 0.87:
+            return {"all": [self._plan_condition(depth - 1) for _ in range(2)]}
+        if roll < 0.95:
+            return {"any": [self._plan_condition(depth - 1) for _ in range(2)]}
+        return {"not": self._plan_condition(depth - 1)}
+
+    def _attr_test(self) -> JSONDict:
+        rng = self.rng
+        key = rng.choice(list(self.attributes))
+        kind, _, pool = self.attributes[key]
+        if rng.random() < 0.03:
+            return {"attribute": key, "op": rng.choice(["exists", "not_exists"])}
+        if kind == "number":
+            numbers = [q for q in self.questions if q["type"] == "number"]
+            if rng.random() < 0.15:
+                op = rng.choice(["<", "<=", ">", ">=", "==", "!="])
+                return {"attribute": key, "op": op, "valueFrom": {"answer": rng.choice(numbers)["id"]}}
+            op = rng.choice(["==", "!=", "<", "<=", ">", ">=", ">=", "<=", "between", "in"])
+            if op == "between":
+                return {"attribute": key, "op": op, "value": sorted(rng.sample(pool, 2))}
+            if op == "in":
+                return {"attribute": key, "op": op, "value": sorted(rng.sample(pool, 2))}
+            return {"attribute": key, "op": op, "value": rng.choice(pool)}
+        if kind == "boolean":
+            return {"attribute": key, "op": rng.choice(["==", "==", "!="]), "value": rng.random() < 0.7}
+        if kind == "enum":
+            op = rng.choice(["==", "==", "!=", "in", "not_in"])
+            if op in ("in", "not_in"):
+                return {"attribute": key, "op": op, "value": rng.sample(pool, 2)}
+            return {"attribute": key, "op": op, "value": rng.choice(pool)}
+        op = rng.choice(["contains", "contains", "contains_any", "contains_all"])
+        if op == "contains":
+            return {"attribute": key, "op": op, "value": rng.choice(pool)}
+        return {"attribute": key, "op": op, "value": rng.sample(pool, 2)}
+
+
+# -- answer sets ---------------------------------------------------------------------------
+
+
+def random_answers(catalogue: Catalogue, rng: random.Random, count: int = 10) -> JSONDict:
+    """Valid answers to ``count`` questions picked at random (hidden ones included: they are kept)."""
+    picked = rng.sample(catalogue.questions, min(count, len(catalogue.questions)))
+    return {q.id: _answer(q, rng) for q in picked}
+
+
+def _answer(q: Question, rng: random.Random) -> Any:
+    if q.type == "boolean":
+        return rng.random() < 0.5
+    if q.type == "choice":
+        return rng.choice(q.options).value
+    if q.type == "multi":
+        chosen = set(rng.sample(range(len(q.options)), rng.randint(0, min(4, len(q.options)))))
+        return [o.value for i, o in enumerate(q.options) if i in chosen]
+    if q.type == "text":
+        return f"text {rng.randrange(10**6)}"[: q.max_length or 500]
+    low = q.min if q.min is not None else 0
+    high = q.max if q.max is not None else low + 1000
+    step = q.step or 1
+    steps = int((high - low) // step)
+    value = low + step * rng.randint(0, steps)
+    return int(value) if float(value).is_integer() else value
+
+
+def answer_sets(catalogue: Catalogue, n: int, seed: int, count: int = 10) -> list[JSONDict]:
+    """``n`` pairwise distinct answer sets of ``count`` answers each (nothing to cache)."""
+    rng = random.Random(seed)
+    seen: set[bytes] = set()
+    out: list[JSONDict] = []
+    for _ in range(n * 50):
+        answers = random_answers(catalogue, rng, count)
+        key = orjson.dumps(answers, option=orjson.OPT_SORT_KEYS)
+        if key not in seen:
+            seen.add(key)
+            out.append(answers)
+            if len(out) == n:
+                return out
+    raise ValueError(f"could not draw {n} distinct answer sets from this catalogue")
+
+
+# -- the answer-only subset ------------------------------------------------------------------
+
+
+def tests_facts(cond: Any) -> bool:
+    """Whether a (raw JSON) condition tests a derived fact anywhere."""
+    if not isinstance(cond, dict):
+        return False
+    if "fact" in cond:
+        return True
+    if "not" in cond:
+        return tests_facts(cond["not"])
+    items = cond.get("all") or cond.get("any") or ()
+    return any(tests_facts(c) for c in items)
+
+
+def answer_only_subset(bundle: JSONDict) -> JSONDict:
+    """The bundle without what one decision table cannot express: rules testing derived facts
+    (chaining), disabled rules and ``askWhen`` (visibility). Rules on answers alone remain."""
+    out = copy.deepcopy(bundle)
+    for q in out["questions"]:
+        q.pop("askWhen", None)
+    out["rules"] = [r for r in out["rules"] if r.get("enabled", True) and not tests_facts(r["when"])]
+
+    def derived(rules: list[JSONDict]) -> set[str]:
+        return {e["derive"]["fact"] for r in rules for e in r["then"] if "derive" in e}
+
+    gone = derived(bundle["rules"]) - derived(out["rules"])
+    for rule in out["rules"]:  # a reason naming a fact nobody derives any more would be invalid
+        for effect in rule["then"]:
+            if isinstance(effect.get("because"), str):
+                for key in gone:
+                    effect["because"] = effect["because"].replace(f"{{facts.{key}}}", key)
+    return out

@@ -1,0 +1,37 @@
+"""Smoke test of the engine benchmark: a quick run ends with the JSON line the issue specifies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELDS = {"catalogue", "engine", "p50_ms", "p99_ms", "evals_per_s", "load_ms", "rss_mb"}
+
+
+def test_quick_bench_ends_with_the_json_summary() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "engine.py"), "--quick", "--sizes", "20x50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["bench"] == "engine"
+    assert isinstance(summary["swap_rss_growth"], float)
+    results = summary["results"]
+    assert {(r["catalogue"], r["engine"]) for r in results} == {
+        ("20x50", "durable"),
+        ("20x50", "reference"),
+        ("20x50", "zen"),
+    }
+    for r in results:
+        assert FIELDS <= r.keys(), r
+        assert "error" not in r, r["error"]
+        assert r["mismatches"] == 0, r  # every engine agrees with the reference evaluator
+        for key in FIELDS - {"catalogue", "engine"}:
+            assert isinstance(r[key], int | float), (key, r)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs (headless Chromium for the browser tests, Node for the JS
-# client's unit tests). Installs what is missing when run as root; otherwise says what to install.
+# client's unit tests, PostgreSQL server binaries for the tests that also run on PostgreSQL).
+# Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   echo "Installing ${missing[*]} (apt-get)..."

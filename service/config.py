@@ -46,6 +46,8 @@ class Settings:
     enrich_queue: int = 1000
     enrich_timeout: float = 2.0
     publish_poll_interval: float = 0.5
+    session_sync: str = "auto"
+    session_poll_interval: float = 0.5
     evaluation_cache: int = 20000
     staff_session_hours: float = 8.0
     staff_cookie_secure: bool = False
@@ -84,6 +86,10 @@ class Settings:
             self.secret_key = persistent_secret(_sqlite_dir(self.database_url) / "secret_key")
         if self.rules_engine not in ("durable", "reference"):
             raise ConfigError("PLANWISE_RULES_ENGINE must be 'durable' or 'reference'")
+        if self.session_sync not in ("auto", "notify", "poll", "off"):
+            raise ConfigError("PLANWISE_SESSION_SYNC must be 'auto', 'notify', 'poll' or 'off'")
+        if self.session_sync == "notify" and not self.database_url.startswith("postgresql"):
+            raise ConfigError("PLANWISE_SESSION_SYNC=notify needs PostgreSQL (use 'poll' on SQLite)")
         if len(self.secret_key) < 32:
             raise ConfigError("PLANWISE_SECRET_KEY must be at least 32 characters")
 

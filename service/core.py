@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +16,14 @@ from .errors import ProtocolError
 from .hub import Hub, Subscriber, frame
 from .live import LiveCatalogue, LoadedVersion
 from .recommend import Recommender
-from .store import SessionState, SessionStore
+from .store import Conflict, SessionState, SessionStore
 from .tokens import Tokens
 
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 200
+# Attempts at committing one message when other processes keep winning the same session's revision.
+MAX_CONFLICT_RETRIES = 20
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Planwise:
         self.hub = hub
         self.enrichment = enrichment
         self.tokens = Tokens(settings)
+        self._refreshing: set[asyncio.Task[None]] = set()
         live.listeners.append(self._on_publish)
 
     # -- sessions ---------------------------------------------------------------------------
@@ -143,30 +148,94 @@ class Planwise:
             details = [{"questionId": q, "message": m} for q, m in problems]
             message = problems[0][1] if len(problems) == 1 else f"{len(problems)} answers are not valid"
             raise ProtocolError("invalid_answer", message, details)
-        async with state.lock:
-            merged = dict(state.answers)
+
+        def merge(current: dict[str, Any]) -> dict[str, Any]:
+            merged = dict(current)
             for qid, value in clean.items():
                 if value is None:
                     merged.pop(qid, None)
                 else:
                     merged[qid] = value
-            return await self._commit_and_publish(state, merged, origin, reply_to)
+            return merged
+
+        async with state.lock:
+            return await self._commit_and_publish(state, merge, origin, reply_to)
 
     async def reset(
         self, state: SessionState, origin: Subscriber | None = None, reply_to: Any = None
     ) -> dict[str, Any]:
         async with state.lock:
-            return await self._commit_and_publish(state, {}, origin, reply_to)
+            return await self._commit_and_publish(state, lambda _: {}, origin, reply_to)
 
     async def _commit_and_publish(
-        self, state: SessionState, answers: dict[str, Any], origin: Subscriber | None, reply_to: Any
+        self,
+        state: SessionState,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        origin: Subscriber | None,
+        reply_to: Any,
     ) -> dict[str, Any]:
         loaded = self.live.require()
-        await self.store.save_answers(state, answers, state.revision + 1)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                await self.store.save_answers(state, change(state.answers), state.revision + 1)
+                break
+            except Conflict:
+                # Another process committed this session first: apply the message again on top of
+                # the latest answers (it is still all or nothing, and applied exactly once).
+                if not await self.store.reload(state):
+                    raise ProtocolError("not_found", "This session no longer exists") from None
+        else:
+            raise ProtocolError("unavailable", "This session is changing too fast; try again")
         update = await self.recommender.update(loaded, state.answers, state.revision)
         self.hub.publish_update(state.id, update, origin, reply_to)
         self.enrichment.submit(state.id, update)
         return update
+
+    # -- changes made by other processes ------------------------------------------------------
+
+    def session_changed(self, session_id: str, revision: int | None, selection_id: str | None = None) -> None:
+        """Another process changed a session (``revision`` None: unknown, e.g. after a lost channel).
+
+        If this process holds the session in memory and its copy is older, reload it from the
+        database and push the new update to this process's connections of that session.
+        """
+        state = self.store.cached(session_id)
+        if state is None:
+            return  # not in memory here: the next read comes from the database
+        if revision is not None and not state.lock.locked() and _is_current(state, revision, selection_id):
+            return
+        task = asyncio.create_task(self._refresh(state, revision, selection_id))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
+    def resync(self) -> None:
+        """The change channel was interrupted: every session in memory may be stale."""
+        for session_id in self.store.cached_ids():
+            self.session_changed(session_id, None)
+
+    async def _refresh(self, state: SessionState, revision: int | None, selection_id: str | None) -> None:
+        try:
+            async with state.lock:
+                if revision is not None and _is_current(state, revision, selection_id):
+                    return  # our own write, or one we already reloaded
+                before = state.revision
+                if not await self.store.reload(state) or state.revision == before:
+                    return
+                loaded = self.live.current
+                if loaded is None or not self.hub.is_live(state.id):
+                    return
+                update = await self.recommender.update(loaded, state.answers, state.revision)
+                self.hub.publish_update(state.id, update)
+                self.enrichment.submit(state.id, update)
+        except ProtocolError as exc:
+            log.warning("could not re-evaluate session %s changed elsewhere: %s", state.id, exc.message)
+        except Exception:
+            log.exception("could not refresh session %s after a change elsewhere", state.id)
+
+    async def stop(self) -> None:
+        for task in list(self._refreshing):
+            task.cancel()
+        await asyncio.gather(*self._refreshing, return_exceptions=True)
 
     # -- selection --------------------------------------------------------------------------
 
@@ -220,6 +289,13 @@ class Planwise:
                     self.enrichment.submit(session_id, update)
             except ProtocolError as exc:
                 log.warning("could not re-evaluate session %s after publish: %s", session_id, exc.message)
+
+
+def _is_current(state: SessionState, revision: int, selection_id: str | None) -> bool:
+    """Whether ``state`` already reflects a change announced as (revision, selection)."""
+    if state.revision != revision:
+        return state.revision > revision
+    return (state.selection or {}).get("selectionId") == selection_id
 
 
 def _saved(selection: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,10 @@ class Hub:
         """Sessions with an open connection or a waiting long poll."""
         return list(set(self._subs) | {s for s, n in self._waiting.items() if n})
 
+    def is_live(self, session_id: str) -> bool:
+        """Whether the session has an open connection or a waiting long poll in this process."""
+        return session_id in self._subs or bool(self._waiting.get(session_id))
+
     def connection_count(self) -> int:
         return sum(len(s) for s in self._subs.values())
 

@@ -21,6 +21,7 @@ from .hub import Hub
 from .live import LiveCatalogue
 from .recommend import Recommender
 from .store import SessionStore
+from .sync import make_feed
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,31 @@ def init_runtime(app: Quart, settings: Settings) -> None:
         store.start()
         await live.start()
         enrichment.start()
+        # Hear changes other processes make to the sessions this one holds (PostgreSQL NOTIFY, or
+        # a poll on SQLite with several workers); nothing at all for one process on SQLite.
+        feed = make_feed(
+            settings.session_sync,
+            settings.database_url,
+            db,
+            planwise.session_changed,
+            planwise.resync,
+            settings.session_poll_interval,
+        )
+        if feed is not None:
+            await feed.start()
         app.extensions["planwise"] = planwise
+        app.extensions["planwise_feed"] = feed
         app.extensions["planwise_db"] = db
         app.extensions["planwise_sessionmaker"] = sessionmaker(db)
 
     @app.after_serving
     async def stop() -> None:
+        feed = app.extensions.pop("planwise_feed", None)
+        if feed is not None:
+            await feed.stop()
         planwise: Planwise | None = app.extensions.pop("planwise", None)
         if planwise is not None:
+            await planwise.stop()
             await planwise.enrichment.stop()
             await planwise.store.stop()
             await planwise.live.stop()

@@ -16,12 +16,10 @@ from pathlib import Path
 import uvicorn
 
 from .config import Settings
-from .db.engine import create_db_engine
+from .db.engine import create_db_engine, is_postgresql
 from .db.migrate import upgrade
 from .runtime import load_demo_if_empty
 from .uvicorn_ws import DroppingWebSocketProtocol
-
-log = logging.getLogger(__name__)
 
 
 async def prepare(settings: Settings, demo: bool) -> None:
@@ -44,12 +42,10 @@ def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info
     # Workers (and the reloaded app) must not race on migrations: they ran above.
     os.environ["PLANWISE_AUTO_MIGRATE"] = "false"
     os.environ.setdefault("PLANWISE_SECRET_KEY", settings.secret_key)
-    if workers > 1:
-        log.warning(
-            "--workers %d: live updates reach only connections in the same process; "
-            "sessions stay correct (database), see docs/operations.md",
-            workers,
-        )
+    if workers > 1 and not is_postgresql(settings.database_url) and settings.session_sync == "auto":
+        # Workers on one SQLite file hear each other's session changes by polling (PostgreSQL
+        # uses LISTEN/NOTIFY): see docs/service.md, "Several processes".
+        os.environ["PLANWISE_SESSION_SYNC"] = "poll"
     print(f"Planwise serving on http://{host}:{port} (engine: {settings.rules_engine})")
     uvicorn.run(
         "service.app:create_app",

@@ -2,6 +2,11 @@
 
 Nothing is acknowledged before it is durable: every change is queued to one writer task that
 commits whatever is queued in one transaction, then resolves the callers' futures.
+
+Several processes may serve the same session (``--workers``, several hosts on PostgreSQL): an
+answers update only applies on top of the revision this process last saw (``WHERE revision =
+expected``, checked by the rowcount, no extra round trip); otherwise the caller gets ``Conflict``,
+reloads the session and re-applies its change.
 """
 
 from __future__ import annotations
@@ -23,6 +28,14 @@ from .db.models import PlanSession, Selection, utcnow
 log = logging.getLogger(__name__)
 
 Op = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class Conflict(Exception):
+    """Another process committed a newer revision of the session first: reload and re-apply."""
+
+
+class _Recount(Exception):
+    """An executemany updated fewer rows than it was given: redo the batch row by row."""
 
 
 def new_id(prefix: str) -> str:
@@ -52,7 +65,7 @@ class GroupWriter:
         self._statements = {
             "insert_session": insert(PlanSession),
             "update_answers": update(PlanSession)
-            .where(PlanSession.id == _bind("sid"))
+            .where(PlanSession.id == _bind("sid"), PlanSession.revision == _bind("b_expected"))
             .values(answers=_bind("b_answers"), revision=_bind("b_revision"), updated_at=_bind("b_now")),
             "insert_selection": insert(Selection),
             "set_selection": update(PlanSession)
@@ -88,32 +101,59 @@ class GroupWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            conflicts: set[int] = set()
             try:
-                await self._commit(batch)
+                try:
+                    conflicts = await self._commit(batch, row_by_row=False)
+                except _Recount:  # some conditional update lost to another process: find which
+                    conflicts = await self._commit(batch, row_by_row=True)
                 error: BaseException | None = None
             except Exception as exc:  # the callers learn it; the writer goes on
                 log.exception("group commit of %d writes failed", len(batch))
                 error = exc
-            for _, _, fut in batch:
+            for i, (_, _, fut) in enumerate(batch):
                 if fut.done():
                     pass
-                elif error is None:
-                    fut.set_result(None)
-                else:
+                elif error is not None:
                     fut.set_exception(error)
+                elif i in conflicts:
+                    fut.set_exception(Conflict())
+                else:
+                    fut.set_result(None)
                 self._queue.task_done()
 
-    async def _commit(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]]) -> None:
+    async def _commit(
+        self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]], row_by_row: bool
+    ) -> set[int]:
+        """Commit the batch in one transaction; returns the indexes of conditional updates that lost."""
+        conflicts: set[int] = set()
         async with self._engine.begin() as conn:
             # Consecutive writes of one kind go in one executemany; order between kinds is kept.
-            run: list[dict[str, Any]] = []
-            kind = batch[0][0]
-            for k, params, _ in batch:
-                if k != kind:
-                    await conn.execute(self._statements[kind], run)
-                    run, kind = [], k
-                run.append(params)
-            await conn.execute(self._statements[kind], run)
+            # The conditional answers update is checked by rowcount: one executemany where the
+            # driver reports a sane total (SQLite), else one statement per row (asyncpg).
+            multi_ok = conn.dialect.supports_sane_multi_rowcount and not row_by_row
+            start = 0
+            while start < len(batch):
+                kind = batch[start][0]
+                end = start
+                while end < len(batch) and batch[end][0] == kind:
+                    end += 1
+                statement = self._statements[kind]
+                params = [p for _, p, _ in batch[start:end]]
+                if kind != "update_answers":
+                    await conn.execute(statement, params)
+                elif multi_ok or len(params) == 1:
+                    result = await conn.execute(statement, params)
+                    if result.rowcount != len(params):
+                        if len(params) != 1:
+                            raise _Recount  # rolls this transaction back
+                        conflicts.add(start)
+                else:
+                    for i, one in enumerate(params, start):
+                        if (await conn.execute(statement, one)).rowcount != 1:
+                            conflicts.add(i)
+                start = end
+        return conflicts
 
 
 def _bind(name: str) -> Any:
@@ -164,6 +204,26 @@ class SessionStore:
         )
         return self._remember(state)
 
+    def cached(self, session_id: str) -> SessionState | None:
+        """The session if this process holds it in memory (no database access)."""
+        return self._cache.get(session_id)
+
+    def cached_ids(self) -> list[str]:
+        return list(self._cache)
+
+    async def reload(self, state: SessionState) -> bool:
+        """Refresh ``state`` in place from the database (hold ``state.lock``); False if it is gone."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(PlanSession).where(PlanSession.id == state.id))).first()
+            if row is None:
+                return False
+            selection = await self._load_selection(conn, row.selection_id)
+        state.user_sub = row.user_sub
+        state.answers = dict(row.answers)
+        state.revision = row.revision
+        state.selection = selection
+        return True
+
     async def get(self, session_id: str) -> SessionState | None:
         state = self._cache.get(session_id)
         if state is not None:
@@ -192,8 +252,18 @@ class SessionStore:
         return await self.get(sid) if sid else None
 
     async def save_answers(self, state: SessionState, answers: dict[str, Any], revision: int) -> None:
-        """Commit new answers and revision, then apply them to ``state`` (hold ``state.lock``)."""
-        params = {"sid": state.id, "b_answers": answers, "b_revision": revision, "b_now": utcnow()}
+        """Commit new answers and revision, then apply them to ``state`` (hold ``state.lock``).
+
+        Raises ``Conflict`` when the stored revision is no longer ``state.revision`` (another
+        process wrote first): nothing was written; reload and re-apply.
+        """
+        params = {
+            "sid": state.id,
+            "b_expected": state.revision,
+            "b_answers": answers,
+            "b_revision": revision,
+            "b_now": utcnow(),
+        }
         await self.writer.write(("update_answers", params))
         state.answers = answers
         state.revision = revision

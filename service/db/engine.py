@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+# Each engine's name for the database (PostgreSQL ``application_name``): the session-change
+# notifications carry it, so a process recognises (and skips) its own changes.
+_ORIGINS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -22,7 +29,12 @@ def create_db_engine(url: str) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, pool_pre_ping=path is None)
+    origin = f"planwise-{os.getpid()}-{secrets.token_hex(4)}"
+    connect_args: dict[str, Any] = {}
+    if is_postgresql(url):
+        connect_args["server_settings"] = {"application_name": origin}
+    engine = create_async_engine(url, pool_pre_ping=path is None, connect_args=connect_args)
+    _ORIGINS[engine.sync_engine] = origin
     if url.startswith("sqlite"):
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -36,6 +48,20 @@ def create_db_engine(url: str) -> AsyncEngine:
             cursor.close()
 
     return engine
+
+
+def is_postgresql(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def origin_of(engine: AsyncEngine) -> str:
+    """The name this engine's connections give the database (see ``_ORIGINS``)."""
+    return _ORIGINS.get(engine.sync_engine, "")
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A plain ``postgresql://`` DSN for asyncpg itself (the LISTEN connection), from a SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -31,10 +31,17 @@ def settings_for(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["reference", "durable"])
+@pytest.fixture(params=["reference", "durable", "reference-postgresql"])
 def settings(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Protocol tests run once per rules engine: the service must behave the same on both."""
-    return settings_for(tmp_path, rules_engine=request.param)
+    """Protocol tests run once per rules engine on SQLite, and with the reference engine on PostgreSQL.
+
+    The service must behave the same on both engines and both databases (the third dimension runs
+    only with one engine to keep the run short).
+    """
+    engine, _, database = request.param.partition("-")
+    if database == "postgresql":
+        return settings_for(tmp_path, rules_engine=engine, database_url=request.getfixturevalue("pg_url"))
+    return settings_for(tmp_path, rules_engine=engine)
 
 
 @pytest.fixture

@@ -48,7 +48,8 @@ class Settings:
     publish_poll_interval: float = 0.5
     session_sync: str = "auto"
     session_poll_interval: float = 0.5
-    evaluation_cache: int = 20000
+    evaluation_cache: int = 4096
+    gc_freeze: bool = False
     staff_session_hours: float = 8.0
     staff_cookie_secure: bool = False
     impact_sessions: int = 1000

@@ -128,8 +128,8 @@ class WsSession:
 
     async def _write(self, send: Send) -> None:
         while True:
-            data = await self.conn.queue.get()
-            await send(data)
+            # No local name for the frame: an idle connection must not keep its last reply alive.
+            await send(await self.conn.queue.get())
 
     async def _read(self, receive: Receive) -> None:
         """Take frames off the transport at once: size and rate are checked here, work is queued."""

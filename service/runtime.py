@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from pathlib import Path
@@ -66,6 +67,11 @@ def init_runtime(app: Quart, settings: Settings) -> None:
         if feed is not None:
             await feed.start()
         app.extensions["planwise"] = planwise
+        # Everything loaded so far lives as long as the process: keep it out of the garbage
+        # collector's full passes (they caused the p99 latency spikes under load).
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         app.extensions["planwise_feed"] = feed
         app.extensions["planwise_db"] = db
         app.extensions["planwise_sessionmaker"] = sessionmaker(db)

@@ -41,6 +41,7 @@ def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info
     asyncio.run(prepare(settings, demo))
     # Workers (and the reloaded app) must not race on migrations: they ran above.
     os.environ["PLANWISE_AUTO_MIGRATE"] = "false"
+    os.environ.setdefault("PLANWISE_GC_FREEZE", "true")
     os.environ.setdefault("PLANWISE_SECRET_KEY", settings.secret_key)
     if workers > 1 and not is_postgresql(settings.database_url) and settings.session_sync == "auto":
         # Workers on one SQLite file hear each other's session changes by polling (PostgreSQL

@@ -23,7 +23,9 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .db.engine import sqlite_path
 from .db.models import PlanSession, Selection, utcnow
+from .sqlite_writer import SqliteBatchCommitter
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ class GroupWriter:
 
     def __init__(self, engine: AsyncEngine, max_batch: int = 256) -> None:
         self._engine = engine
+        path = sqlite_path(engine.url.render_as_string(hide_password=False))
+        # SQLite: the whole batch in one thread hop on a raw connection (see sqlite_writer.py).
+        self._sqlite = SqliteBatchCommitter(path) if path is not None else None
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
         self._max_batch = max_batch
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +87,8 @@ class GroupWriter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._sqlite is not None:
+            await asyncio.to_thread(self._sqlite.close)
 
     async def write(self, *ops: tuple[str, dict[str, Any]]) -> None:
         """Queue writes and wait until they are committed (all in the same transaction)."""
@@ -126,6 +133,8 @@ class GroupWriter:
         self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]], row_by_row: bool
     ) -> set[int]:
         """Commit the batch in one transaction; returns the indexes of conditional updates that lost."""
+        if self._sqlite is not None:
+            return await self._sqlite.commit([(kind, params) for kind, params, _ in batch])
         conflicts: set[int] = set()
         async with self._engine.begin() as conn:
             # Consecutive writes of one kind go in one executemany; order between kinds is kept.

@@ -13,7 +13,8 @@ from typing import Any
 from .conditions import PlanCheck, compile_plan_condition
 from .evaluation import Evaluation
 from .model import AttrTest, Catalogue, Derive, Exclude, Not, Plan, PlanCondition, Require, Rule, Score
-from .placeholders import substitute
+from .placeholders import PLACEHOLDER, substitute
+from .visibility import referenced
 
 
 @dataclass(slots=True)
@@ -47,6 +48,27 @@ def _answer_refs(cond: PlanCondition | None) -> tuple[str, ...]:
     return tuple(sorted({q for c in cond.items for q in _answer_refs(c)}))
 
 
+def answer_inputs(catalogue: Catalogue) -> frozenset[str]:
+    """The questions whose answers can change an evaluation or its texts (the rest cannot).
+
+    Rule and askWhen conditions, ``valueFrom`` comparisons and ``{answers.ID}`` placeholders.
+    """
+    found: set[str] = set()
+    conditions = [r.when for r in catalogue.rules] + [q.ask_when for q in catalogue.questions if q.ask_when]
+    for cond in conditions:
+        found |= referenced(cond)[0]
+    for rule in catalogue.rules:
+        for effect in rule.then:
+            if isinstance(effect, Require | Exclude):
+                found.update(_answer_refs(effect.cond))
+            elif isinstance(effect, Score):
+                found.update(_answer_refs(effect.where))
+            because = getattr(effect, "because", None)
+            if because:
+                found.update(m.group(2) for m in PLACEHOLDER.finditer(because) if m.group(1) == "answers")
+    return frozenset(found)
+
+
 def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
@@ -73,6 +95,7 @@ class Matcher:
             r.id: i for i, r in enumerate(sorted(catalogue.rules, key=lambda r: (-r.priority, r.id)))
         }
         self._id_order = sorted(range(len(self._plans)), key=lambda i: self._plans[i].id)
+        self.inputs = answer_inputs(catalogue)
         self._order_keys = [(o.by, o.dir == "desc", self._sort_values(o.by)) for o in catalogue.ranking.order]
 
     @staticmethod

@@ -41,20 +41,31 @@ class Recommender:
     (keyed by version and answers) saves most evaluations. Cached parts are shared: never mutate.
     """
 
-    def __init__(self, engine: Engine, cache_size: int = 20_000) -> None:
+    def __init__(self, engine: Engine, cache_size: int = 4096) -> None:
         self.engine = engine
-        self._cache: OrderedDict[tuple[int, bytes], dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, bytes], tuple[dict[str, Any], frozenset[str]]] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
         self.misses = 0
 
-    async def rules_part(self, loaded: LoadedVersion, answers: dict[str, Any]) -> dict[str, Any]:
-        key = (loaded.version, orjson.dumps(answers, option=orjson.OPT_SORT_KEYS))
-        part = self._cache.get(key)
-        if part is not None:
+    async def evaluate(
+        self, loaded: LoadedVersion, answers: dict[str, Any]
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """The rules part of an update (without ``questions``) and the visible question ids.
+
+        Keyed by version and the answers that can matter (rule and askWhen conditions,
+        valueFrom, placeholders): a free-text note nobody tests does not defeat the cache.
+        """
+        inputs = loaded.matcher.inputs
+        key = (
+            loaded.version,
+            orjson.dumps({q: v for q, v in answers.items() if q in inputs}, option=orjson.OPT_SORT_KEYS),
+        )
+        cached = self._cache.get(key)
+        if cached is not None:
             self.hits += 1
             self._cache.move_to_end(key)
-            return part
+            return cached
         self.misses += 1
         usable = usable_answers(loaded, answers)
         try:
@@ -67,12 +78,28 @@ class Recommender:
             log.error("evaluation failed [%s] version=%s: %s", ref, loaded.version, exc)
             raise ProtocolError("internal", f"Something went wrong on our side (reference {ref})") from exc
         part = loaded.matcher.match(evaluation, answers, usable)
-        self._cache[key] = part
+        del part["questions"]  # depends on every stored answer ("answered"): built per update
+        cached = (part, frozenset(evaluation.visible))
+        self._cache[key] = cached
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return part
+        return cached
+
+    async def rules_part(self, loaded: LoadedVersion, answers: dict[str, Any]) -> dict[str, Any]:
+        return (await self.evaluate(loaded, answers))[0]
 
     async def update(self, loaded: LoadedVersion, answers: dict[str, Any], revision: int) -> dict[str, Any]:
         """A complete ``recommendationUpdates`` payload, stage ``rules``."""
-        part = await self.rules_part(loaded, answers)
-        return {"revision": revision, "version": loaded.version, "stage": "rules", "answers": answers, **part}
+        part, visible = await self.evaluate(loaded, answers)
+        questions = [
+            {"id": q.id, "visible": q.id in visible, "answered": q.id in answers}
+            for q in loaded.catalogue.questions
+        ]
+        return {
+            "revision": revision,
+            "version": loaded.version,
+            "stage": "rules",
+            "answers": answers,
+            "questions": questions,
+            **part,
+        }

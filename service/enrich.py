@@ -36,7 +36,8 @@ class Enricher(Protocol):
     """An enrichment step. ``enrich`` returns extra fields per plan id (merged into the plans).
 
     ``sort_key``, when not None, re-ranks the enriched plans (smaller first); plans for which it
-    returns None keep their rules-stage order after the others.
+    returns None keep their rules-stage order after the others. An optional ``applies(catalogue)``
+    returning False lets the stage skip the enricher (and the whole update when none applies).
     """
 
     name: str
@@ -130,31 +131,49 @@ class Enrichment:
         loaded = self.live.current
         if loaded is None or loaded.version != update["version"]:
             return None
+        catalogue = loaded.catalogue
+        enrichers = [e for e in self.enrichers if _applies(e, catalogue)]
+        if not enrichers:
+            return None
         visible = frozenset(q["id"] for q in update["questions"] if q["visible"])
-        ctx = EnrichContext(loaded.catalogue, update["answers"], visible, update)
-        extra: dict[str, dict[str, Any]] = {}
+        ctx = EnrichContext(catalogue, update["answers"], visible, update)
+        results: list[dict[str, dict[str, Any]]] = []
         sort_keys = []
-        for enricher in self.enrichers:
+        for enricher in enrichers:
             try:
-                fields = await asyncio.wait_for(enricher.enrich(ctx), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no task per call, unlike wait_for
+                    fields = await enricher.enrich(ctx)
             except Exception as exc:  # timeouts included: the other enrichers still count
                 self.failed += 1
                 log.warning("enricher %s failed: %r", enricher.name, exc)
                 continue
-            for plan_id, values in fields.items():
-                extra.setdefault(plan_id, {}).update(values)
+            if fields:
+                results.append(fields)
             key = enricher.sort_key(ctx)
             if key is not None:
                 sort_keys.append(key)
-        if not extra:
+        if not results:
             return None
-        plans = [{**p, **extra.get(p["id"], {})} for p in update["plans"]]
+        # One fresh dict per plan (the rules update is not ours to change), later enrichers winning.
+        plans: list[dict[str, Any]] = []
+        for plan in update["plans"]:
+            merged = {**plan}
+            for fields in results:
+                values = fields.get(plan["id"])
+                if values:
+                    merged.update(values)
+            plans.append(merged)
         if sort_keys:
             key = sort_keys[-1]
-            keyed = [(key(p), i, p) for i, p in enumerate(plans)]
-            plans = [
-                p for k, i, p in sorted((x for x in keyed if x[0] is not None), key=lambda x: (x[0], x[1]))
-            ]
-            plans += [p for k, i, p in keyed if k is None]
-            plans = [{**p, "rank": rank} for rank, p in enumerate(plans, start=1)]
+            keys = [key(p) for p in plans]
+            order = sorted([(k, i) for i, k in enumerate(keys) if k is not None])
+            plans = [plans[i] for _, i in order] + [p for k, p in zip(keys, plans, strict=True) if k is None]
+            for rank, merged in enumerate(plans, start=1):
+                merged["rank"] = rank
         return {**update, "stage": "enriched", "plans": plans}
+
+
+def _applies(enricher: Enricher, catalogue: Catalogue) -> bool:
+    """An enricher may define ``applies(catalogue)``: False means it has nothing to add to that version."""
+    applies = getattr(enricher, "applies", None)
+    return applies is None or bool(applies(catalogue))

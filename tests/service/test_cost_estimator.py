@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import random
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,8 +19,8 @@ from rules.model import Catalogue, parse_catalogue
 from rules.reference import ReferenceEvaluator
 from rules.validator import validate_bundle
 from service.app import create_app
-from service.enrich import EnrichContext, load_enrichers
-from service.enrichers.cost import CostEstimator
+from service.enrich import EnrichContext, Enrichment, load_enrichers
+from service.enrichers.cost import CostEstimator, Tariff
 
 from .conftest import WS, settings_for
 
@@ -374,3 +378,152 @@ def test_demo_catalogue_follows_the_conventions() -> None:
         ("min", "callMinutes"),
     }
     assert (tariff.setup_fee, tariff.term) == ("setupFee", "contractMonths")
+
+
+# -- the integer fast path against the Decimal definition ----------------------------------------------
+
+CENT = Decimal("0.01")
+
+
+def oracle_number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return Decimal(str(value))
+
+
+def oracle_cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def oracle_estimate(
+    tariff: Tariff, attributes: dict[str, Any], usage: dict[str, Decimal | None], default_months: int
+) -> dict[str, Any] | None:
+    """The estimate as first written, all in Decimal: the definition the fast path must reproduce."""
+    base = oracle_number(attributes.get(tariff.price))
+    if base is None:
+        return None
+    total = oracle_cents(base)
+    parts = [f"{total} base"]
+    notes: list[str] = []
+    for dimension in tariff.dimensions:
+        used = usage.get(dimension.unit)
+        allowance = oracle_number(attributes.get(dimension.allowance))
+        if used is None or allowance is None or used <= allowance:
+            continue
+        extra = Decimal(math.ceil(used - allowance))
+        label = {"GB": "GB", "min": "min"}[dimension.unit]
+        quantity = f"{oracle_cents(extra):f}".rstrip("0").rstrip(".")
+        unit_price = oracle_number(attributes.get(dimension.overage))
+        if unit_price is None:
+            notes.append(f"{quantity} extra {label} not priced")
+        elif unit_price > 0:
+            total += oracle_cents(extra * unit_price)
+            money = (
+                str(oracle_cents(unit_price))
+                if unit_price == oracle_cents(unit_price)
+                else f"{unit_price.normalize():f}"
+            )
+            parts.append(f"{quantity} extra {label} x {money}")
+    fee = oracle_number(attributes.get(tariff.setup_fee)) if tariff.setup_fee else None
+    if fee is not None and fee > 0:
+        term = oracle_number(attributes.get(tariff.term)) if tariff.term else None
+        months = int(term) if term is not None and term >= 1 else default_months
+        share = oracle_cents(fee / months)
+        total += share
+        parts.append(f"{share} setup ({oracle_cents(fee)} over {months} months)")
+    explanation = " + ".join(parts) + f" = {total} {tariff.currency}/month"
+    if notes:
+        explanation += " (" + "; ".join(notes) + ")"
+    return {"monthly": float(total), "currency": tariff.currency, "explanation": explanation}
+
+
+def random_amount(rng: random.Random, high: float = 100) -> Any:
+    kind = rng.random()
+    if kind < 0.3:
+        return rng.randint(0, int(high))
+    if kind < 0.9:
+        return round(rng.uniform(0, high), rng.choice([0, 1, 2, 3, 4, 6]))
+    return rng.choice([0, -0.0, -1.5, 0.005, 0.015, 0.125, 2.675, 1e-9, 1e16, 1e17, 2**60, 1.1, None, "9"])
+
+
+def random_attributes(rng: random.Random) -> dict[str, Any]:
+    attributes = {
+        "monthlyPrice": random_amount(rng),
+        # Whole allowances take the fast path, others (and huge ones) the Decimal one.
+        "dataGb": rng.randint(0, 60) if rng.random() < 0.85 else random_amount(rng, 60),
+        "extraGbPrice": random_amount(rng, 5),
+        "minutes": rng.choice([rng.randint(0, 1000), 10000]) if rng.random() < 0.85 else random_amount(rng),
+        "pricePerMinute": random_amount(rng, 0.5),
+        "setupFee": random_amount(rng, 50),
+        "contractMonths": rng.choice([0, 1, 6, 12, 24, 36, 7, 2.5, None]),
+    }
+    return {k: v for k, v in attributes.items() if v is not None and rng.random() < 0.95}
+
+
+async def test_fast_path_matches_the_decimal_definition_on_random_inputs() -> None:
+    rng = random.Random(20240611)
+    catalogue = parse_catalogue(bundle())
+    estimator = CostEstimator(default_months=rng.choice([1, 12]))
+    tariff = estimator.tariff(catalogue)
+    assert tariff is not None
+    visible = frozenset(q.id for q in catalogue.questions)
+    checked = raised = 0
+    for round_ in range(300):
+        plans = [{"id": f"p{i}", "attributes": random_attributes(rng)} for i in range(8)]
+        for _ in range(10):
+            answers = {
+                "gb": rng.choice([random_amount(rng, 120), rng.uniform(0, 80), 1e17, True, -2, None]),
+                "calls": rng.choice([random_amount(rng, 3000), rng.randint(0, 2000), None]),
+            }
+            update = {"revision": round_, "version": 1, "stage": "rules", "answers": answers, "plans": plans}
+            ctx = EnrichContext(catalogue, answers, visible, update)
+            usage = {"GB": None, "min": None}
+            for unit, qid in (("GB", "gb"), ("min", "calls")):
+                value = oracle_number(answers[qid])
+                usage[unit] = value if value is not None and value >= 0 else None
+            try:
+                wanted = [
+                    oracle_estimate(tariff, p["attributes"], usage, estimator.default_months) for p in plans
+                ]
+            except ArithmeticError:  # amounts too large for two decimals: the enricher fails the same way
+                with pytest.raises(ArithmeticError):
+                    await estimator.enrich(ctx)
+                raised += 1
+                continue
+            got = await estimator.enrich(ctx)
+            for p, want in zip(plans, wanted, strict=True):
+                assert got.get(p["id"], {}).get("estimate") == want, (p, answers)
+                if want is not None:
+                    assert repr(got[p["id"]]["estimate"]["monthly"]) == repr(want["monthly"])
+                checked += 1
+    assert checked > 20000 and raised < 300
+
+
+async def test_estimates_are_cached_per_catalogue_and_follow_changed_attributes() -> None:
+    data = bundle()
+    estimator = CostEstimator()
+    first = await estimates(data, {"gb": 12}, estimator)
+    data["plans"][0]["attributes"]["extraGbPrice"] = 3.0  # same plan id, another version
+    second = await estimates(data, {"gb": 12}, estimator)
+    assert first["small"]["monthly"] == 13.99 and second["small"]["monthly"] == 15.99
+    ctx = context(parse_catalogue(data), {"gb": 12})
+    [i] = [i for i, p in enumerate(ctx.update["plans"]) if p["id"] == "small"]
+    ctx.update["plans"][i] = {**ctx.update["plans"][i], "attributes": {"monthlyPrice": 1}}
+    assert (await estimator.enrich(ctx))["small"]["estimate"]["monthly"] == 1.0
+
+
+async def test_enrich_skips_an_enricher_that_does_not_apply() -> None:
+    data = bundle(
+        attributes=[{"key": "monthlyPrice", "type": "number", "label": "Price"}],  # no currency unit
+        plans=[plan("a", monthlyPrice=3)],
+        questions=[{"id": "gb", "text": "GB?", "type": "number", "unit": "GB"}],
+        rules=[],
+        ranking={"order": [{"by": "monthlyPrice"}]},
+    )
+    catalogue = parse_catalogue(data)
+    estimator = CostEstimator()
+    assert not estimator.applies(catalogue) and estimator.applies(parse_catalogue(bundle()))
+    live = SimpleNamespace(current=SimpleNamespace(version=1, catalogue=catalogue))
+    stage = Enrichment(None, live, [estimator, Failing()])  # type: ignore[arg-type]
+    assert await stage.enrich(context(catalogue, {"gb": 3}).update) is None
+    assert stage.failed == 1  # an enricher without ``applies`` still runs

@@ -28,6 +28,11 @@ class _Effect:
     matched: frozenset[int] | None = None  # otherwise decided once per version, on first use
     refs: tuple[str, ...] = ()  # the questions a dynamic condition compares with
     by_answer: dict[Any, frozenset[int]] = field(default_factory=dict)
+    static: dict[str, str] | None = None  # the reason, when ``because`` has no placeholders
+
+    def __post_init__(self) -> None:
+        if self.because is not None and not PLACEHOLDER.search(self.because):
+            self.static = {"rule": self.rule, "text": self.because}
 
 
 def plain_number(value: int | float) -> int | float:
@@ -159,13 +164,17 @@ class Matcher:
         shown_answers = {k: v for k, v in (answers if usable is None else usable).items() if k in visible}
         fired = sorted(set(evaluation.fired), key=self._rule_rank.__getitem__)
         effects = [e for rule_id in fired for e in self._effects[rule_id]]
-        texts: dict[str, str] = {}
+        made: dict[int, dict[str, str]] = {}
 
         def reason(effect: _Effect) -> dict[str, str]:
-            because = effect.because or ""
-            if because not in texts:
-                texts[because] = substitute(because, catalogue, shown_answers, evaluation.facts)
-            return {"rule": effect.rule, "text": texts[because]}
+            # Texts without placeholders are built once per version; the others once per match.
+            if effect.static is not None:
+                return effect.static
+            key = id(effect)
+            if key not in made:
+                text = substitute(effect.because or "", catalogue, shown_answers, evaluation.facts)
+                made[key] = {"rule": effect.rule, "text": text}
+            return made[key]
 
         matched = [self._matched(e, shown_answers) for e in effects]
         scores: list[int | float] = [0] * len(plans)

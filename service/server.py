@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -22,8 +23,15 @@ from .runtime import load_demo_if_empty
 from .uvicorn_ws import DroppingWebSocketProtocol
 
 
-async def prepare(settings: Settings, demo: bool) -> None:
-    """Apply migrations (and publish the demo catalogue into an empty database) once."""
+async def prepare(settings: Settings, demo: bool) -> bool:
+    """Apply migrations (and publish the demo catalogue into an empty database) once.
+
+    Returns whether a staff account exists (so a newcomer is told how to get into the admin).
+    """
+    from admin.users import count_users
+
+    from .db.engine import sessionmaker
+
     db = create_db_engine(settings.database_url)
     try:
         await upgrade(db)
@@ -31,6 +39,8 @@ async def prepare(settings: Settings, demo: bool) -> None:
             version = await load_demo_if_empty(db, Path(settings.demo_bundle))
             if version is not None:
                 print(f"Loaded the demo catalogue as version {version}.")
+        async with sessionmaker(db)() as session:
+            return bool(await count_users(session))
     finally:
         await db.dispose()
 
@@ -38,7 +48,7 @@ async def prepare(settings: Settings, demo: bool) -> None:
 def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info") -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(prepare(settings, demo))
+    has_staff = asyncio.run(prepare(settings, demo))
     # Workers (and the reloaded app) must not race on migrations: they ran above.
     os.environ["PLANWISE_AUTO_MIGRATE"] = "false"
     os.environ.setdefault("PLANWISE_GC_FREEZE", "true")
@@ -47,7 +57,15 @@ def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info
         # Workers on one SQLite file hear each other's session changes by polling (PostgreSQL
         # uses LISTEN/NOTIFY): see docs/service.md, "Several processes".
         os.environ["PLANWISE_SESSION_SYNC"] = "poll"
-    print(f"Planwise serving on http://{host}:{port} (engine: {settings.rules_engine})")
+    base = f"http://{host}:{port}"
+    print(f"Planwise serving on {base} (engine: {settings.rules_engine})")
+    print(f"  plan listing page  {base}/")
+    print(f"  HTTP API docs      {base}/docs   (WebSocket: ws://{host}:{port}/ws)")
+    print(f"  staff admin        {base}/admin")
+    if not has_staff:
+        print("  No staff account yet: create one in another terminal with")
+        print("    .venv/bin/planwise create-user you@example.com --role admin")
+    sys.stdout.flush()
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -72,6 +72,8 @@ def init_runtime(app: Quart, settings: Settings) -> None:
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
+            # Fewer, larger young collections: each answer allocates a burst of short-lived objects.
+            gc.set_threshold(50_000, 50, 100)
         app.extensions["planwise_feed"] = feed
         app.extensions["planwise_db"] = db
         app.extensions["planwise_sessionmaker"] = sessionmaker(db)

@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.browser.support import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -40,21 +36,9 @@ CHROMIUM_ARGS = [
 ]
 EMAIL = "admin@example.com"
 PASSWORD = "a long browser-test password"
-START_TIMEOUT = 90.0
 WAIT_MS = 20_000
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _planwise() -> str:
-    candidate = Path(sys.executable).parent / "planwise"
-    return str(candidate) if candidate.exists() else "planwise"
 
 
 def _require_browser() -> None:
@@ -74,75 +58,6 @@ def _require_browser() -> None:
         if os.environ.get("CI"):
             pytest.fail(message)  # on CI the browser test must run, not be skipped
         pytest.skip(message)
-
-
-class Server:
-    """``planwise serve --demo`` on a free loopback port with its own SQLite file."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / "server.log"
-        self.env = {
-            **os.environ,
-            "PLANWISE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
-            "PLANWISE_SECRET_KEY": "admin-browser-test-secret-key-0123456789abcdef",
-            "PLANWISE_RULES_ENGINE": "durable",
-            # Import the work tree (not a stale editable install) in the subprocess.
-            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def create_user(self) -> None:
-        result = subprocess.run(
-            [_planwise(), "create-user", EMAIL, "--role", "admin", "--password-stdin"],
-            cwd=ROOT,
-            env=self.env,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [_planwise(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--demo"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"planwise serve exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"planwise serve did not become healthy in {START_TIMEOUT}s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-8000:]
-        except OSError:
-            return ""
 
 
 class Listener:
@@ -205,9 +120,12 @@ class Listener:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     _require_browser()
-    srv = Server(tmp_path)
+    srv = Server(tmp_path, engine="durable")
     try:
-        srv.create_user()
+        created = srv.run_cli(
+            "create-user", EMAIL, "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n"
+        )
+        assert created.returncode == 0, created.stdout + created.stderr
         srv.start()
         yield srv
     finally:

@@ -105,12 +105,13 @@ class Server:
                 self.proc.wait(10)
         self.proc = None
 
-    def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run_cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run another ``planwise`` command against the same database."""
         return subprocess.run(
             [planwise_bin(), *args],
             cwd=ROOT,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,

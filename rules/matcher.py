@@ -151,12 +151,17 @@ class Matcher:
         return effect.matched
 
     def match(
-        self, evaluation: Evaluation, answers: Mapping[str, Any], usable: Mapping[str, Any] | None = None
+        self,
+        evaluation: Evaluation,
+        answers: Mapping[str, Any],
+        usable: Mapping[str, Any] | None = None,
+        limit: int | None = None,
     ) -> dict[str, Any]:
         """Rank and explain the active plans for ``answers`` (all stored answers, hidden too).
 
         ``usable`` is the part of ``answers`` the rules may use (default: all of them); only
-        its visible answers feed ``valueFrom`` and placeholders.
+        its visible answers feed ``valueFrom`` and placeholders. ``limit`` overrides the
+        catalogue's ``ranking.limit`` (the enrichment stage re-ranks every matched plan).
         """
         catalogue = self.catalogue
         plans = self._plans
@@ -191,7 +196,7 @@ class Matcher:
                 for i in losers:
                     against.setdefault(i, []).append(why)
         shown = [i for i in self._id_order if i not in against]
-        ranked = self._rank(shown, scores)[: catalogue.ranking.limit]
+        ranked = self._rank(shown, scores)[: catalogue.ranking.limit if limit is None else limit]
         explaining = [
             (e, hits, reason(e))
             for e, hits in zip(effects, matched, strict=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rules.model import Catalogue
 
 from .hub import Hub, order_key
-from .live import LiveCatalogue
+from .live import LiveCatalogue, LoadedVersion
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class Enricher(Protocol):
     def sort_key(self, ctx: EnrichContext) -> Callable[[dict[str, Any]], Any] | None: ...
 
 
+Expand = Callable[[LoadedVersion, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+
 BUILTIN = {"cost": "service.enrichers.cost:CostEstimator"}
 
 
@@ -73,7 +75,11 @@ class Enrichment:
         workers: int = 2,
         queue_size: int = 1000,
         timeout: float = 2.0,
+        expand: Expand | None = None,
     ) -> None:
+        # Gives every matched plan of an update (not only its page): re-ranking happens before
+        # the limit, so a plan ranked below the page by the rules can move into it.
+        self.expand = expand
         self.hub = hub
         self.live = live
         self.enrichers = enrichers
@@ -137,6 +143,11 @@ class Enrichment:
             return None
         visible = frozenset(q["id"] for q in update["questions"] if q["visible"])
         ctx = EnrichContext(catalogue, update["answers"], visible, update)
+        candidates: list[dict[str, Any]] = update["plans"]
+        reranks = any(e.sort_key(ctx) is not None for e in enrichers)
+        if reranks and self.expand is not None and update["matchedPlans"] > len(candidates):
+            candidates = await self.expand(loaded, update)  # the same version as the update
+            ctx = EnrichContext(catalogue, update["answers"], visible, {**update, "plans": candidates})
         results: list[dict[str, dict[str, Any]]] = []
         sort_keys = []
         for enricher in enrichers:
@@ -156,7 +167,7 @@ class Enrichment:
             return None
         # One fresh dict per plan (the rules update is not ours to change), later enrichers winning.
         plans: list[dict[str, Any]] = []
-        for plan in update["plans"]:
+        for plan in candidates:
             merged = {**plan}
             for fields in results:
                 values = fields.get(plan["id"])
@@ -168,6 +179,7 @@ class Enrichment:
             keys = [key(p) for p in plans]
             order = sorted([(k, i) for i, k in enumerate(keys) if k is not None])
             plans = [plans[i] for _, i in order] + [p for k, p in zip(keys, plans, strict=True) if k is None]
+            plans = plans[: catalogue.ranking.limit]  # the limit applies after re-ranking
             for rank, merged in enumerate(plans, start=1):
                 merged["rank"] = rank
         return {**update, "stage": "enriched", "plans": plans}

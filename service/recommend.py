@@ -12,6 +12,7 @@ import orjson
 from rules.answers import validate_answers
 from rules.engine import Engine
 from rules.errors import EngineUnavailable, RulesError
+from rules.evaluation import Evaluation
 
 from .errors import ProtocolError
 from .live import LoadedVersion
@@ -44,6 +45,8 @@ class Recommender:
     def __init__(self, engine: Engine, cache_size: int = 4096) -> None:
         self.engine = engine
         self._cache: OrderedDict[tuple[int, bytes], tuple[dict[str, Any], frozenset[str]]] = OrderedDict()
+        # The last few evaluations, for the enrichment stage's full ranking (no second evaluation).
+        self._evaluations: OrderedDict[tuple[int, bytes], tuple[Evaluation, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
         self.misses = 0
@@ -56,11 +59,7 @@ class Recommender:
         Keyed by version and the answers that can matter (rule and askWhen conditions,
         valueFrom, placeholders): a free-text note nobody tests does not defeat the cache.
         """
-        inputs = loaded.matcher.inputs
-        key = (
-            loaded.version,
-            orjson.dumps({q: v for q, v in answers.items() if q in inputs}, option=orjson.OPT_SORT_KEYS),
-        )
+        key = self._key(loaded, answers)
         cached = self._cache.get(key)
         if cached is not None:
             self.hits += 1
@@ -80,10 +79,40 @@ class Recommender:
         part = loaded.matcher.match(evaluation, answers, usable)
         del part["questions"]  # depends on every stored answer ("answered"): built per update
         cached = (part, frozenset(evaluation.visible))
+        self._evaluations[key] = (evaluation, usable)
+        if len(self._evaluations) > 256:
+            self._evaluations.popitem(last=False)
         self._cache[key] = cached
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return cached
+
+    async def every_matched_plan(
+        self, loaded: LoadedVersion, answers: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Every matched plan, ranked and explained, beyond ``ranking.limit`` (not cached).
+
+        For the enrichment stage, which re-ranks before the limit applies (PROTOCOL.md). The
+        evaluation behind the rules update is reused when it is still at hand.
+        """
+        found = self._evaluations.get(self._key(loaded, answers))
+        if found is not None:
+            evaluation, usable = found
+        else:
+            usable = usable_answers(loaded, answers)
+            try:
+                evaluation = await self.engine.evaluate(loaded.version, usable)
+            except RulesError as exc:
+                raise ProtocolError("unavailable", "The rules engine cannot serve right now") from exc
+        part = loaded.matcher.match(evaluation, answers, usable, limit=len(loaded.catalogue.active_plans))
+        plans: list[dict[str, Any]] = part["plans"]
+        return plans
+
+    @staticmethod
+    def _key(loaded: LoadedVersion, answers: dict[str, Any]) -> tuple[int, bytes]:
+        inputs = loaded.matcher.inputs
+        relevant = {q: v for q, v in answers.items() if q in inputs}
+        return (loaded.version, orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS))
 
     async def rules_part(self, loaded: LoadedVersion, answers: dict[str, Any]) -> dict[str, Any]:
         return (await self.evaluate(loaded, answers))[0]

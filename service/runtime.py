@@ -49,6 +49,7 @@ def init_runtime(app: Quart, settings: Settings) -> None:
             settings.enrich_workers,
             settings.enrich_queue,
             settings.enrich_timeout,
+            expand=lambda loaded, update: recommender.every_matched_plan(loaded, update["answers"]),
         )
         planwise = Planwise(settings, store, live, recommender, hub, enrichment)
         store.start()

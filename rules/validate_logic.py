@@ -8,65 +8,35 @@ from dataclasses import dataclass, field
 from .answers import in_range, is_number, list_values, max_text_length, number_rule, on_step, suggest
 from .model import JSON, Attribute, Question
 from .placeholders import format_number
-from .validate_shape import (
+from .validate_report import (
     MAX_CONDITION_DEPTH,
     MAX_CONDITION_NODES,
     MAX_LIST_ITEMS,
     MAX_TEXT_LENGTH,
     MAX_VALUE_LENGTH,
-    Index,
     Report,
     at,
-    attribute_value_fits,
     describe,
-    expected_attribute_value,
     item,
     not_one_of,
     quote,
 )
+from .validate_shape import Index
+from .validate_values import (
+    ATTRIBUTE_OPS,
+    EQUALITY_OPS,
+    FACT_OPS,
+    LIST_OPS,
+    NO_VALUE_OPS,
+    OPERATORS,
+    POSITIVE_FACT_OPS,
+    QUESTION_OPS,
+    VALUE_FROM_PAIRS,
+    attribute_value_fits,
+    expected_attribute_value,
+    is_flat,
+)
 
-OPERATORS = (
-    "==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between",
-    "contains", "contains_any", "contains_all", "exists", "not_exists",
-)  # fmt: skip
-NO_VALUE_OPS = ("exists", "not_exists")
-LIST_OPS = ("in", "not_in", "contains_any", "contains_all")
-EQUALITY_OPS = ("==", "!=", "in", "not_in")
-_NUMBER_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", *NO_VALUE_OPS)
-_BOOLEAN_OPS = ("==", "!=", *NO_VALUE_OPS)
-_TEXT_OPS = (*EQUALITY_OPS, *NO_VALUE_OPS)
-_SET_OPS = ("contains", "contains_any", "contains_all", *NO_VALUE_OPS)
-QUESTION_OPS = {
-    "number": _NUMBER_OPS,
-    "boolean": _BOOLEAN_OPS,
-    "choice": _TEXT_OPS,
-    "text": _TEXT_OPS,
-    "multi": _SET_OPS,
-}
-ATTRIBUTE_OPS = {
-    "number": _NUMBER_OPS,
-    "boolean": _BOOLEAN_OPS,
-    "enum": _TEXT_OPS,
-    "text": _TEXT_OPS,
-    "set": _SET_OPS,
-}
-FACT_OPS = _TEXT_OPS
-POSITIVE_FACT_OPS = ("==", "in", "exists")
-_EQ, _ORDER = ("==", "!="), ("==", "!=", "<", "<=", ">", ">=")
-# (attribute type, question type) -> operators a valueFrom comparison may use (CATALOGUE.md).
-VALUE_FROM_PAIRS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("number", "number"): _ORDER,
-    ("enum", "choice"): _EQ,
-    ("enum", "text"): _EQ,
-    ("text", "choice"): _EQ,
-    ("text", "text"): _EQ,
-    ("enum", "multi"): ("in", "not_in"),
-    ("text", "multi"): ("in", "not_in"),
-    ("set", "choice"): ("contains",),
-    ("set", "text"): ("contains",),
-    ("set", "multi"): ("contains_any", "contains_all"),
-    ("boolean", "boolean"): _EQ,
-}
 _RULE_LEAVES = ("answer", "fact")
 _PLAN_LEAVES = ("attribute",)
 _NEGATIVE_FACT = (
@@ -104,13 +74,6 @@ class _Where:
     leaves: tuple[str, ...]
     in_when: bool = False
     under_not: bool = False
-
-
-def _flat(value: JSON) -> bool:
-    """A scalar or a list of scalars (what an operand can be; anything deeper is malformed)."""
-    if isinstance(value, list):
-        return all(not isinstance(v, (list, dict)) for v in value)
-    return not isinstance(value, dict)
 
 
 class ConditionChecker:
@@ -213,7 +176,7 @@ class ConditionChecker:
                 f"Missing required key 'value': operator '{op}' compares with a value",
             )
             return False
-        if not _flat(node["value"]):
+        if not is_flat(node["value"]):
             refs.malformed = True  # a nested operand never fits; the value checks report it when they can
         return True
 
@@ -377,7 +340,7 @@ class ConditionChecker:
             self._value_from(node["valueFrom"], path, attr, op, refs)
         elif attr is not None:
             self._attribute_value(attr, op, node["value"], at(path, "value"), refs)
-        elif not _flat(node["value"]):
+        elif not is_flat(node["value"]):
             refs.malformed = True
 
     def _attribute_value(self, attr: Attribute, op: str, value: JSON, path: str, refs: Refs) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,10 @@ from quart import Quart
 from quart.typing import TestClientProtocol
 
 from service.app import create_app
+
+from .wsjson import WS
+
+__all__ = ["EXAMPLE", "WS", "settings_for"]
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXAMPLE = FIXTURES / "example.json"
@@ -54,40 +56,3 @@ async def app(settings: dict[str, Any]) -> AsyncIterator[Quart]:
 @pytest.fixture
 def client(app: Quart) -> TestClientProtocol:
     return app.test_client()
-
-
-class WS:
-    """A thin JSON wrapper over the test client's WebSocket."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-
-    async def send(self, event: str, data: Any = None, id: Any = None) -> None:
-        message: dict[str, Any] = {"event": event}
-        if data is not None:
-            message["data"] = data
-        if id is not None:
-            message["id"] = id
-        await self.raw.send(json.dumps(message))
-
-    async def recv(self) -> tuple[str, dict[str, Any]]:
-        frame = json.loads(await self.raw.receive())
-        return frame["event"], frame["data"]
-
-    async def expect(self, event: str, any_stage: bool = False) -> dict[str, Any]:
-        """The next frame of ``event``, skipping enriched updates that may interleave."""
-        while True:
-            got, data = await asyncio.wait_for(self.recv(), 10)
-            if got == "recommendationUpdates" and data["stage"] == "enriched":
-                if not (any_stage and event == got):
-                    continue
-            assert got == event, (got, data)
-            return data
-
-    async def opening(self, hello: dict[str, Any] | None = None, id: Any = None) -> dict[str, Any]:
-        if hello is not None:
-            await self.send("hello", hello, id)
-        session = await self.expect("session")
-        await self.expect("questionnaire")
-        await self.expect("recommendationUpdates", any_stage=True)
-        return session

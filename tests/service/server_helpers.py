@@ -27,6 +27,8 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from .wsjson import WS
+
 ROOT = Path(__file__).resolve().parents[2]
 PLANWISE = ROOT / ".venv" / "bin" / "planwise"
 EXAMPLE_BUNDLE = ROOT / "tests" / "fixtures" / "example.json"
@@ -203,49 +205,17 @@ class ServerProcess:
 # -- WebSocket clients ---------------------------------------------------------------------------
 
 
-class JsonWs:
+class JsonWs(WS):
     """PROTOCOL.md frames over a plain ``websockets`` client connection."""
 
     def __init__(self, conn: ClientConnection) -> None:
+        super().__init__(conn)
         self.conn = conn
 
-    async def send(self, event: str, data: Any = None, id: Any = None) -> None:
-        message: dict[str, Any] = {"event": event}
-        if data is not None:
-            message["data"] = data
-        if id is not None:
-            message["id"] = id
-        await self.conn.send(json.dumps(message))
-
-    async def recv(self, timeout: float = 10.0) -> tuple[str, dict[str, Any]]:
-        raw = await asyncio.wait_for(self.conn.recv(), timeout)
+    async def _receive(self) -> str | bytes:
+        raw = await self.conn.recv()
         assert isinstance(raw, str), "every server frame is a text frame"
-        frame = json.loads(raw)
-        return frame["event"], frame["data"]
-
-    async def expect(self, event: str, any_stage: bool = False, timeout: float = 10.0) -> dict[str, Any]:
-        """The next frame of ``event``, skipping enriched updates that may interleave."""
-        deadline = time.monotonic() + timeout
-        for _ in range(1000):
-            got, data = await self.recv(max(0.01, deadline - time.monotonic()))
-            if (
-                got == "recommendationUpdates"
-                and data["stage"] == "enriched"
-                and not (any_stage and event == got)
-            ):
-                continue
-            assert got == event, (got, data)
-            return data
-        raise AssertionError(f"no {event} frame")
-
-    async def opening(self, hello: dict[str, Any] | None = None, id: Any = None) -> dict[str, Any]:
-        """Send ``hello`` (if given), read session + questionnaire + first update; return ``session``."""
-        if hello is not None:
-            await self.send("hello", hello, id)
-        session = await self.expect("session")
-        await self.expect("questionnaire")
-        await self.expect("recommendationUpdates", any_stage=True)
-        return session
+        return raw
 
 
 def ws_connect(server: ServerProcess, **kwargs: Any) -> connect:

@@ -148,8 +148,3 @@ def _attr_check(cond: AttrTest) -> PlanCheck:
         return _value_test(op, operand)(value)
 
     return from_answer
-
-
-def eval_condition(cond: Condition, answers: Answers, facts: FactSets) -> bool:
-    """Evaluate a condition once (compile it with :func:`compile_condition` when reused)."""
-    return compile_condition(cond)(answers, facts)

@@ -11,7 +11,7 @@ class Evaluation:
     """What the rules decided: visible questions, fired rules (firing order), derived facts.
 
     ``facts`` maps each derived fact key to its values, sorted. The effects are those of the
-    fired rules (see :func:`rules.matcher.fired_effects`).
+    fired rules, applied to the plans by :class:`rules.matcher.Matcher`.
     """
 
     version: int

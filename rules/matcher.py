@@ -253,11 +253,3 @@ def _plan_payload(plan: Plan, rank: int, score: int | float, reasons: list[dict[
     payload["attributes"] = plan.attributes
     payload["reasons"] = reasons
     return payload
-
-
-def fired_effects(catalogue: Catalogue, evaluation: Evaluation) -> list[tuple[str, int, Any]]:
-    """The effects of the fired rules as (rule id, effect index, effect), in reason order."""
-    rules = sorted(
-        (catalogue.rule_by_id[r] for r in set(evaluation.fired)), key=lambda r: (-r.priority, r.id)
-    )
-    return [(r.id, i, e) for r in rules for i, e in enumerate(r.then)]

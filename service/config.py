@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,6 @@ class Settings:
     demo_bundle: str = str(DATA_DIR / "demo-mobile.json")
     load_demo: bool = False
     auto_migrate: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(
@@ -66,8 +65,6 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get("PLANWISE_" + f.name.upper())
             if raw is not None:
                 values[f.name] = _convert(f.name, raw, getattr(cls(), f.name))

@@ -61,9 +61,6 @@ class Hub:
         """Whether the session has an open connection or a waiting long poll in this process."""
         return session_id in self._subs or bool(self._waiting.get(session_id))
 
-    def connection_count(self) -> int:
-        return sum(len(s) for s in self._subs.values())
-
     def latest(self, session_id: str) -> dict[str, Any] | None:
         return self._latest.get(session_id)
 

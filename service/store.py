@@ -15,7 +15,6 @@ import asyncio
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,8 +27,6 @@ from .db.models import PlanSession, Selection, utcnow
 from .sqlite_writer import SqliteBatchCommitter
 
 log = logging.getLogger(__name__)
-
-Op = Callable[[AsyncConnection], Awaitable[Any]]
 
 
 class Conflict(Exception):

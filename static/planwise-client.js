@@ -165,6 +165,26 @@ export function reconcileAnswers(ops, serverAnswers) {
   return diff;
 }
 
+/**
+ * The schema a questionnaire carries (PROTOCOL.md v1.1): `attributes` (`[]` when absent),
+ * `display` and `estimate` (null when the catalogue has none). Clients label and format plans
+ * with it; see planwise-format.js.
+ */
+export function questionnaireSchema(questionnaire) {
+  const q = questionnaire ?? {};
+  return {
+    attributes: Array.isArray(q.attributes) ? q.attributes : [],
+    display: q.display && typeof q.display === "object" ? q.display : null,
+    estimate: q.estimate && typeof q.estimate === "object" ? q.estimate : null,
+  };
+}
+
+/** What makes two questionnaires different for a client: everything but the version. */
+function questionnaireContent(data) {
+  const { version: _version, ...rest } = data ?? {};
+  return { ...rest, questions: rest.questions ?? [] };
+}
+
 /** Read `{token, sessionId}` from storage; anything unreadable is no session. */
 export function readStoredSession(storage, key) {
   if (!storage) return null;
@@ -325,6 +345,21 @@ export class PlanwiseClient {
     return this._update;
   }
 
+  /** The catalogue's attribute schema from the questionnaire: `[{key, type, label, unit?, options?}]`. */
+  get attributes() {
+    return questionnaireSchema(this._questionnaire).attributes;
+  }
+
+  /** The catalogue's `display` (`{headline: [attribute keys]}`), or null. */
+  get display() {
+    return questionnaireSchema(this._questionnaire).display;
+  }
+
+  /** The catalogue's `estimate` (`{label, unit?, currency?, decimals}`), or null when it has none. */
+  get estimate() {
+    return questionnaireSchema(this._questionnaire).estimate;
+  }
+
   get selection() {
     return this._selection ?? null;
   }
@@ -458,7 +493,9 @@ export class PlanwiseClient {
   }
 
   _acceptQuestionnaire(data) {
-    const json = JSON.stringify(data.questions ?? []);
+    // The version alone is no change; new questions or a new schema (attributes, display,
+    // estimate: PROTOCOL.md v1.1) are.
+    const json = JSON.stringify(questionnaireContent(data));
     const changed = json !== this._questionsJson;
     this._questionnaire = data;
     this._questionsJson = json;

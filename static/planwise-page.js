@@ -1,6 +1,9 @@
 // The plan listing page `/`: questions in a sidebar, a live, explained plan list, a confirmed
-// choice. Built on planwise-client.js; every catalogue text is set with textContent.
+// choice. Built on planwise-client.js; every catalogue text is set with textContent. Plan cards
+// are labelled and formatted from the questionnaire's schema (`attributes`, `display`,
+// `estimate`) by planwise-format.js: nothing here knows a particular catalogue.
 import { createPlanwiseClient } from "./planwise-client.js";
+import { estimateText, formatNumber, pendingEstimateText, planFacts } from "./planwise-format.js";
 
 const STATUS_LABELS = {
   connecting: "Connecting…",
@@ -10,27 +13,6 @@ const STATUS_LABELS = {
   offline: "Offline, retrying…",
 };
 
-// Display hints for common plan attributes (updates carry raw values, not the attribute schema).
-// Unknown keys are shown with a label made from the key.
-const ATTRIBUTES = {
-  monthlyPrice: { label: "Monthly price", money: true },
-  dataGb: { label: "Data", format: (v) => (v >= 999 ? "Unlimited" : `${num(v)} GB`) },
-  unlimitedData: { label: "Unlimited data" },
-  minutes: { label: "Call minutes", format: (v) => (v >= 10000 ? "Unlimited" : `${num(v)} min`) },
-  network: { label: "Network", format: (v) => String(v).toUpperCase() },
-  roaming: { label: "EU roaming" },
-  roamingGb: { label: "EU roaming data", format: (v) => `${num(v)} GB` },
-  contractMonths: { label: "Minimum term", format: (v) => (v === 0 ? "None, cancel monthly" : `${num(v)} months`) },
-  perks: { label: "Perks" },
-  esim: { label: "eSIM" },
-  extraGbPrice: { label: "Extra data per GB", money: true },
-  setupFee: { label: "Setup fee", money: true },
-  familyDiscount: { label: "Family discount", format: (v) => `${num(v)}%` },
-  pricePerMinute: { label: "Extra minute", money: true },
-  includedIntlMinutes: { label: "International minutes", format: (v) => `${num(v)} min` },
-  billing: { label: "Billing" },
-};
-const HEADLINE = ["dataGb", "minutes", "network", "contractMonths", "roaming"];
 const ESTIMATE_GRACE_MS = 6000;
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -53,12 +35,7 @@ function append(node, ...children) {
 }
 
 function num(v) {
-  return typeof v === "number" ? new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 }).format(v) : String(v);
-}
-
-function humanize(key) {
-  const words = key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[-_]+/g, " ").toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  return formatNumber(v, undefined, 2);
 }
 
 const state = {
@@ -73,7 +50,6 @@ const state = {
   seq: 0,
   errors: new Map(),
   debounces: new Map(),
-  currency: null,
   sessionId: null,
   synced: false,
   pointerInList: false,
@@ -81,28 +57,6 @@ const state = {
   estimatesExpired: -1,
   opener: null,
 };
-
-function money(v) {
-  if (typeof v !== "number") return String(v);
-  if (state.currency) {
-    try {
-      return new Intl.NumberFormat(undefined, { style: "currency", currency: state.currency }).format(v);
-    } catch {
-      /* an unknown currency code: plain number below */
-    }
-  }
-  return new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(v);
-}
-
-function formatValue(key, value) {
-  const hint = ATTRIBUTES[key] ?? {};
-  if (value === null || value === undefined) return "–";
-  if (typeof value === "boolean") return value ? "Yes" : "No";
-  if (Array.isArray(value)) return value.length ? value.map((v) => humanize(String(v))).join(", ") : "None";
-  if (hint.money) return money(value);
-  if (hint.format) return hint.format(value);
-  return typeof value === "number" ? num(value) : String(value);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Status, version, alerts
@@ -437,7 +391,6 @@ function onUpdate(update) {
   state.update = update;
   for (const p of update.plans) {
     state.names.set(p.id, { name: p.name, provider: p.provider ?? null });
-    if (p.estimate?.currency) state.currency = p.estimate.currency;
   }
   syncQuestions();
   renderVersion(update.version, previous?.version);
@@ -539,6 +492,17 @@ function patchCards(update) {
   }
 }
 
+/** Fill the cards again where they are (after the questionnaire's schema changed). */
+function refreshCards() {
+  const update = state.held ?? state.shown;
+  if (!update) return;
+  const byId = new Map(update.plans.map((p) => [p.id, p]));
+  for (const li of $("#plans").children) {
+    const plan = byId.get(li.dataset.planId);
+    if (plan) fillCard(li, plan, update, false);
+  }
+}
+
 function createCard(planId) {
   const li = $("#plan-template").content.firstElementChild.cloneNode(true);
   li.dataset.planId = planId;
@@ -555,53 +519,64 @@ function fillCard(li, plan, update, withRank = true) {
   const provider = $(".provider", li);
   provider.textContent = plan.provider ?? "";
   provider.hidden = !plan.provider;
-  const attrs = plan.attributes ?? {};
-  const price = $(".price", li);
-  price.hidden = typeof attrs.monthlyPrice !== "number";
-  if (!price.hidden) {
-    price.replaceChildren(el("strong", { text: money(attrs.monthlyPrice) }), el("span", { text: " a month" }));
-  }
-  const estimate = $(".estimate", li);
-  const estimateText = $(".estimate-text", estimate);
-  if (plan.estimate && typeof plan.estimate.monthly === "number") {
-    estimate.dataset.state = "ready";
-    estimateText.replaceChildren(
-      el("span", { class: "estimate-amount", text: `Estimated ${money(plan.estimate.monthly)} a month for you` }),
-      el("span", { class: "estimate-explanation", text: plan.estimate.explanation ?? "" }),
-    );
-    estimate.title = plan.estimate.explanation ?? "";
-  } else if (update.stage === "rules" && state.estimatesExpired !== update.revision) {
-    estimate.dataset.state = "pending";
-    estimateText.replaceChildren(el("span", { class: "estimate-amount", text: "Estimating your monthly cost…" }));
-    estimate.removeAttribute("title");
-  } else {
-    estimate.dataset.state = "none";
-    estimateText.replaceChildren();
-    estimate.removeAttribute("title");
-  }
+  fillEstimate($(".estimate", li), plan, update);
   const description = $(".description", li);
   description.textContent = plan.description ?? "";
   description.hidden = !plan.description;
 
+  // Labels and formats from the questionnaire's attribute schema; `display.headline` first.
+  const { headline, rest } = planFacts(state.questionnaire, plan.attributes);
   const facts = $(".facts", li);
-  facts.replaceChildren(
-    ...HEADLINE.filter((k) => k in attrs).flatMap((k) => [
-      el("dt", { text: ATTRIBUTES[k]?.label ?? humanize(k) }),
-      el("dd", { text: formatValue(k, attrs[k]) }),
-    ]),
-  );
-  $(".all-facts", li).replaceChildren(
-    ...Object.keys(attrs).flatMap((k) => [
-      el("dt", { text: ATTRIBUTES[k]?.label ?? humanize(k) }),
-      el("dd", { text: formatValue(k, attrs[k]) }),
-    ]),
-  );
+  facts.replaceChildren(...headline.flatMap(factNodes));
+  facts.hidden = headline.length === 0;
+  const details = $(".details", li);
+  $(".all-facts", details).replaceChildren(...rest.flatMap(factNodes));
+  details.hidden = rest.length === 0;
   const reasons = plan.reasons ?? [];
   $(".reasons", li).replaceChildren(
     ...(reasons.length
       ? reasons.map((r) => el("li", { text: r.text, "data-rule": r.rule }))
       : [el("li", { class: "no-reason", text: "It fits every answer you gave so far." })]),
   );
+}
+
+function factNodes(fact) {
+  return [el("dt", { text: fact.label }), el("dd", { text: fact.text, "data-key": fact.key })];
+}
+
+/** The catalogue's estimate (from the questionnaire), or null when it has none. */
+function estimateSpec() {
+  const spec = state.questionnaire?.estimate;
+  return spec && typeof spec === "object" ? spec : null;
+}
+
+/**
+ * The estimate line of a card: the value with the catalogue's label and format once enriched, a
+ * placeholder while the rules-stage list waits for it, nothing at all when the catalogue has no
+ * estimate (its space is not even reserved then).
+ */
+function fillEstimate(node, plan, update) {
+  const spec = estimateSpec();
+  const text = $(".estimate-text", node);
+  node.hidden = spec === null;
+  const shown = estimateText(spec, plan.estimate);
+  if (shown) {
+    node.dataset.state = "ready";
+    text.replaceChildren(
+      el("span", { class: "estimate-amount", text: shown.amount }),
+      shown.explanation ? el("span", { class: "estimate-explanation", text: shown.explanation }) : null,
+    );
+    node.title = shown.explanation;
+    if (!shown.explanation) node.removeAttribute("title");
+  } else if (spec && update.stage === "rules" && state.estimatesExpired !== update.revision) {
+    node.dataset.state = "pending";
+    text.replaceChildren(el("span", { class: "estimate-amount", text: pendingEstimateText(spec) }));
+    node.removeAttribute("title");
+  } else {
+    node.dataset.state = "none";
+    text.replaceChildren();
+    node.removeAttribute("title");
+  }
 }
 
 function scheduleEstimateExpiry(update) {
@@ -697,11 +672,9 @@ function openConfirm(planId, opener) {
   $(".confirm-plan", dialog).textContent = planLabel(planId);
   const plan = state.update?.plans.find((p) => p.id === planId);
   const price = $(".confirm-price", dialog);
-  const parts = [];
-  if (typeof plan?.attributes?.monthlyPrice === "number") parts.push(`${money(plan.attributes.monthlyPrice)} a month`);
-  if (plan?.estimate) parts.push(`estimated ${money(plan.estimate.monthly)} a month for you`);
-  price.textContent = parts.join(", ");
-  price.hidden = parts.length === 0;
+  const shown = estimateText(estimateSpec(), plan?.estimate);
+  price.textContent = shown ? shown.amount : "";
+  price.hidden = !shown;
   if (typeof dialog.showModal === "function") {
     dialog.returnValue = "";
     dialog.showModal();
@@ -754,8 +727,11 @@ client.on("session", (session) => {
   state.sessionId = session.sessionId;
 });
 client.on("questionnaire", (questionnaire) => {
+  const questionsChanged =
+    JSON.stringify(questionnaire.questions) !== JSON.stringify(state.questionnaire?.questions);
   state.questionnaire = questionnaire;
-  renderQuestions();
+  if (questionsChanged) renderQuestions();
+  refreshCards(); // the attribute schema, headline or estimate may have changed
 });
 client.on("update", onUpdate);
 client.on("selection", (selection) => {

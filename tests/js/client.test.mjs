@@ -256,6 +256,51 @@ describe("over the WebSocket", () => {
   });
 });
 
+describe("the questionnaire's schema", () => {
+  it("exposes attributes, display and estimate, and emits a questionnaire when only the schema changes", async () => {
+    const { server, client, events } = setup();
+    await settle();
+    assert.deepEqual(client.attributes, server.schema.attributes);
+    assert.deepEqual(client.display, { headline: ["speed"] });
+    assert.equal(client.estimate.label, "Estimated cost");
+    assert.deepEqual(events.questionnaire[0].attributes, server.schema.attributes);
+
+    server.publish(); // same questions and schema, new version: nothing to redraw
+    await settle();
+    assert.equal(events.questionnaire.length, 1);
+    assert.equal(client.questionnaire.version, 2, "the newest questionnaire is kept all the same");
+
+    server.schema = { ...server.schema, estimate: { label: "Yearly saving", unit: "kWh", decimals: 0 } };
+    server.publish();
+    await settle();
+    assert.equal(events.questionnaire.length, 2, "a new estimate is a new questionnaire");
+    assert.equal(client.estimate.label, "Yearly saving");
+
+    server.schema = { attributes: server.schema.attributes };
+    server.publish();
+    await settle();
+    assert.equal(events.questionnaire.length, 3);
+    assert.equal(client.estimate, null, "a catalogue without an estimate");
+    assert.equal(client.display, null);
+  });
+
+  it("has an empty schema before any questionnaire", () => {
+    const { client } = setup({ autoConnect: false });
+    assert.deepEqual(client.attributes, []);
+    assert.equal(client.display, null);
+    assert.equal(client.estimate, null);
+  });
+
+  it("passes the enriched estimate through untouched", async () => {
+    const { server, client, events } = setup();
+    await settle();
+    server.enrich(server.sessions.get("s_1"));
+    await settle();
+    assert.deepEqual(events.update.at(-1).plans[0].estimate, { value: 9, explanation: "9 a month" });
+    assert.equal(client.update.stage, "enriched");
+  });
+});
+
 describe("HTTP fallback", () => {
   it("falls back when the WebSocket cannot open, with the same events", async () => {
     const { clock, server, client, events } = setup();

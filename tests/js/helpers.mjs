@@ -95,6 +95,12 @@ export class FakePlanwise {
       { id: "usage", text: "Data?", type: "choice", options: [{ value: "light", label: "Light" }] },
       { id: "budget", text: "Budget?", type: "number", min: 0, max: 100 },
     ];
+    // The questionnaire's schema (PROTOCOL.md v1.1); example data, nothing the client knows.
+    this.schema = {
+      attributes: [{ key: "speed", type: "number", label: "Speed", unit: "Mbit/s" }],
+      display: { headline: ["speed"] },
+      estimate: { label: "Estimated cost", currency: "EUR", unit: "a month", decimals: 2 },
+    };
     const server = this;
     this.WebSocket = class FakeWebSocket {
       constructor(url) {
@@ -172,12 +178,12 @@ export class FakePlanwise {
   }
 
   questionnaire() {
-    return { version: this.version, questions: this.questions };
+    return { version: this.version, questions: this.questions, ...this.schema };
   }
 
   evaluate(state, stage = "rules") {
     const plans = [{ id: "p1", name: "Plan 1", rank: 1, score: 0, attributes: {}, reasons: [] }];
-    if (stage === "enriched") plans[0].estimate = { monthly: 9, currency: "EUR", explanation: "9" };
+    if (stage === "enriched") plans[0].estimate = { value: 9, explanation: "9 a month" };
     return {
       revision: state.revision,
       version: this.version,

@@ -101,7 +101,18 @@ class Matcher:
         }
         self._id_order = sorted(range(len(self._plans)), key=lambda i: self._plans[i].id)
         self.inputs = answer_inputs(catalogue)
-        self._order_keys = [(o.by, o.dir == "desc", self._sort_values(o.by)) for o in catalogue.ranking.order]
+        self._position = {p.id: i for i, p in enumerate(self._plans)}
+        # ``estimate`` is worked out in the enriched stage: in the rules stage every plan ties on it.
+        self._by_estimate = catalogue.estimate is not None and "estimate" not in catalogue.attribute_by_key
+        self._all_keys = [
+            (o.by, o.dir == "desc", None if self._is_estimate(o.by) else self._sort_values(o.by))
+            for o in catalogue.ranking.order
+        ]
+        self._order_keys = [key for key in self._all_keys if not self._is_estimate(key[0])]
+        self.ranks_by_estimate = len(self._order_keys) < len(self._all_keys)
+
+    def _is_estimate(self, by: str) -> bool:
+        return by == "estimate" and self._by_estimate
 
     @staticmethod
     def _compile(rule: Rule) -> list[_Effect]:
@@ -230,9 +241,35 @@ class Matcher:
             "matchedPlans": len(shown),
         }
 
+    def rerank(
+        self, plan_ids: list[str], scores: Mapping[str, int | float], estimates: Mapping[str, Any]
+    ) -> list[str]:
+        """The enriched stage's order of these plans: ``ranking.order`` with ``estimate`` applied.
+
+        ``estimates`` maps plan id -> value (plans without one sort last in either direction).
+        """
+        positions = sorted((self._position[pid] for pid in plan_ids), key=lambda i: self._plans[i].id)
+        score_of: list[int | float] = [0] * len(self._plans)
+        estimate_of: list[Any] = [None] * len(self._plans)
+        for i in positions:
+            pid = self._plans[i].id
+            score_of[i] = scores[pid]
+            estimate_of[i] = estimates.get(pid)
+        keys = [
+            (by, desc, estimate_of if self._is_estimate(by) else values)
+            for by, desc, values in self._all_keys
+        ]
+        return [self._plans[i].id for i in self._sort(positions, score_of, keys)]
+
     def _rank(self, items: list[int], scores: list[Any]) -> list[int]:
+        return self._sort(items, scores, self._order_keys)
+
+    @staticmethod
+    def _sort(
+        items: list[int], scores: list[Any], order_keys: list[tuple[str, bool, list[Any] | None]]
+    ) -> list[int]:
         """Stable multi-key sort of plan indexes (given in plan id order); missing values sort last."""
-        for _by, desc, values in reversed(self._order_keys):
+        for _by, desc, values in reversed(order_keys):
             if values is None:
                 items.sort(key=scores.__getitem__, reverse=desc)
                 continue

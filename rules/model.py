@@ -155,6 +155,47 @@ class OrderKey:
 class Ranking:
     order: tuple[OrderKey, ...] = (OrderKey("score", "desc"),)
     limit: int = 20
+    excluded_limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateInput:
+    """A formula name fed by an answer: a number, a boolean (1/0) or a choice through ``map``."""
+
+    name: str
+    answer: str
+    map: dict[str, int | float] | None = None
+    default: int | float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """How a number per plan is worked out for this person (CATALOGUE.md, "Estimate and display")."""
+
+    label: str
+    formula: str
+    inputs: tuple[EstimateInput, ...] = ()
+    unit: str | None = None
+    currency: str | None = None
+    decimals: int = 2
+    explanation: str | None = None
+
+    def public(self) -> dict[str, JSON]:
+        """What the questionnaire carries: everything but ``formula``, ``inputs`` and ``explanation``."""
+        out: dict[str, JSON] = {"label": self.label}
+        if self.unit is not None:
+            out["unit"] = self.unit
+        if self.currency is not None:
+            out["currency"] = self.currency
+        out["decimals"] = self.decimals
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Display:
+    """Which attributes a plan card shows first, in order."""
+
+    headline: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -169,6 +210,8 @@ class Catalogue:
     ranking: Ranking
     description: str | None = None
     raw: dict[str, JSON] = field(default_factory=dict, compare=False, repr=False)
+    estimate: Estimate | None = None
+    display: Display | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attribute_by_key", {a.key: a for a in self.attributes})
@@ -286,10 +329,37 @@ def parse_catalogue(data: dict[str, JSON]) -> Catalogue:
         Ranking(
             tuple(OrderKey(o["by"], o.get("dir", "asc")) for o in ranking_data["order"]),
             ranking_data.get("limit", 20),
+            ranking_data.get("excludedLimit", 50),
         )
         if ranking_data
         else Ranking()
     )
     return Catalogue(
-        data["name"], attributes, plans, questions, rules, ranking, data.get("description"), raw=data
+        data["name"],
+        attributes,
+        plans,
+        questions,
+        rules,
+        ranking,
+        data.get("description"),
+        raw=data,
+        estimate=parse_estimate(data["estimate"]) if "estimate" in data else None,
+        display=Display(tuple(data["display"]["headline"])) if "display" in data else None,
+    )
+
+
+def parse_estimate(data: dict[str, JSON]) -> Estimate:
+    """Build the estimate from its (validated) JSON form."""
+    inputs = tuple(
+        EstimateInput(i["name"], i["answer"], dict(i["map"]) if "map" in i else None, i.get("default"))
+        for i in data.get("inputs", ())
+    )
+    return Estimate(
+        data["label"],
+        data["formula"],
+        inputs,
+        data.get("unit"),
+        data.get("currency"),
+        data.get("decimals", 2),
+        data.get("explanation"),
     )

@@ -20,6 +20,7 @@ MAX_ATTRIBUTES = 200
 MAX_EFFECTS_PER_RULE = 50
 MAX_ORDER_KEYS = 20
 MAX_RANKING_LIMIT = 1000
+MAX_EXCLUDED_LIMIT = 1000
 MAX_CONDITION_DEPTH = 16
 MAX_CONDITION_NODES = 1000  # per condition (a rule's when, an askWhen, a plan condition)
 MAX_LIST_ITEMS = 1000  # list operands and set attribute values

@@ -8,6 +8,7 @@ from .answers import is_integer, suggest
 from .model import FORMAT, JSON, Attribute, Question
 from .validate_report import (
     MAX_ATTRIBUTES,
+    MAX_EXCLUDED_LIMIT,
     MAX_OPTIONS,
     MAX_ORDER_KEYS,
     MAX_PLANS,
@@ -77,7 +78,7 @@ class ShapeChecker:
             data,
             "",
             ("format", "name", "attributes", "plans", "questions", "rules"),
-            ("description", "ranking"),
+            ("description", "ranking", "estimate", "display"),
         )
         if "format" in data and data["format"] != FORMAT:
             report.add("format", f"The format must be '{FORMAT}', not {quote(data['format'])}")
@@ -205,7 +206,7 @@ class ShapeChecker:
         if not isinstance(ranking, dict):
             self.add("ranking", f"'ranking' must be an object, not {describe(ranking)}")
             return
-        self.report.keys(ranking, "ranking", ("order",), ("limit",))
+        self.report.keys(ranking, "ranking", ("order",), ("limit", "excludedLimit"))
         order = self.report.items(ranking, "order", "ranking", MAX_ORDER_KEYS)
         if order == []:
             self.add("ranking.order", "'order' needs at least one sort key")
@@ -218,17 +219,26 @@ class ShapeChecker:
             if "dir" in key and key["dir"] not in ("asc", "desc"):
                 self.add(at(path, "dir"), "'dir' must be 'asc' or 'desc'")
             if "by" in key:
-                self._rank_by(key["by"], at(path, "by"))
+                self._rank_by(key["by"], at(path, "by"), "estimate" in data)
         limit = ranking.get("limit")
         if "limit" in ranking and (not is_integer(limit) or not 1 <= limit <= MAX_RANKING_LIMIT):
             self.add("ranking.limit", f"'limit' must be an integer from 1 to {MAX_RANKING_LIMIT}")
+        excluded = ranking.get("excludedLimit")
+        if "excludedLimit" in ranking and (
+            not is_integer(excluded) or not 0 <= excluded <= MAX_EXCLUDED_LIMIT
+        ):
+            self.add(
+                "ranking.excludedLimit", f"'excludedLimit' must be an integer from 0 to {MAX_EXCLUDED_LIMIT}"
+            )
 
-    def _rank_by(self, by: JSON, path: str) -> None:
+    def _rank_by(self, by: JSON, path: str, has_estimate: bool) -> None:
         known = self.index.attribute_keys
         if not isinstance(by, str):
-            self.add(path, f"'by' must be 'score' or an attribute key, not {describe(by)}")
-        elif by == "score":
+            self.add(path, f"'by' must be 'score', 'estimate' or an attribute key, not {describe(by)}")
+        elif by == "score" or (by == "estimate" and has_estimate and "estimate" not in (known or ())):
             return
+        elif by == "estimate" and not has_estimate and "estimate" not in (known or ()):
+            self.add(path, "Ranking by 'estimate' needs an estimate: define one in 'estimate' first")
         elif known is not None and by not in known:
             self.add(path, f"Unknown attribute {quote(by)}{suggest(by, sorted(known | {'score'}))}")
         elif by in self.index.attributes and self.index.attributes[by].type == "set":

@@ -19,6 +19,7 @@ from .durable_compiler import limit_problems
 from .errors import CatalogueInvalid, Problem
 from .model import Catalogue, parse_catalogue, parse_condition
 from .placeholders import PLACEHOLDER
+from .validate_estimate import check_display, check_estimate
 from .validate_items import check_questions, check_rules
 from .validate_logic import ConditionChecker, FactRef, Refs
 from .validate_report import (
@@ -58,7 +59,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "The catalogue could not be checked because of an error in the validator; please report it"
-_SECTIONS = ("format", "name", "description", "attributes", "plans", "questions", "rules", "ranking")
+_SECTIONS = (
+    "format",
+    "name",
+    "description",
+    "attributes",
+    "plans",
+    "questions",
+    "rules",
+    "ranking",
+    "estimate",
+    "display",
+)
 _Node = tuple[str, str]  # ("q", question id) or ("f", fact key)
 
 
@@ -115,6 +127,8 @@ def _validate(data: object) -> list[Problem]:
     _check_placeholders(report, index, derived)
     _check_cycles(report, asks, rules)
     _check_terms(report, rules)
+    check_estimate(report, index, data)
+    check_display(report, index, data)
     return report.problems
 
 

@@ -838,7 +838,7 @@ CASES: dict[str, tuple[Mutation, str, str]] = {
     "ranking-by-type": (
         put("ranking", "order", 1, "by", 1),
         "ranking.order[1].by",
-        "'score' or an attribute key",
+        "'score', 'estimate' or an attribute key",
     ),
     "ranking-dir": (put("ranking", "order", 0, "dir", "up"), "ranking.order[0].dir", "'asc' or 'desc'"),
     "ranking-order-empty": (put("ranking", "order", []), "ranking.order", "at least one sort key"),

@@ -1,0 +1,301 @@
+"""A catalogue's estimate, compiled once per version and worked out for many plans at once.
+
+The formula tree is split by what each subtree reads: parts that read only plan attributes are
+worked out once per version and plan (on first use), parts that read only inputs once per
+evaluation, and only the parts that mix both per plan, as list operations over the plans asked for.
+"None" is "no value" and propagates; since nothing has side effects, evaluating both branches of an
+``if`` and keeping the chosen one gives the contract's lazy result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, DecimalException, localcontext
+from typing import Any
+
+from .formula import (
+    BINARY,
+    ONE,
+    ZERO,
+    Attr,
+    Binary,
+    Call,
+    Expr,
+    Name,
+    Neg,
+    Num,
+    parse_formula,
+    unary_function,
+)
+from .model import Catalogue, Estimate, Plan
+from .placeholders import format_number
+
+#: Arithmetic context: 28 significant digits (the contract's minimum), banker's rounding inside.
+CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
+#: Only the final rounding to ``decimals`` (half away from zero) uses more room, never failing.
+_FINAL = Context(prec=60, rounding=ROUND_HALF_UP)
+
+# Fixed pattern written by us: {plan.KEY}, {NAME} (an input) or {estimate}.
+EXPLANATION_PLACEHOLDER = re.compile(
+    r"\{(?:plan\.([A-Za-z][A-Za-z0-9_-]{0,63})|([A-Za-z][A-Za-z0-9_]{0,63}))\}"
+)
+
+Value = Decimal | None
+Vector = list[Value]
+Inputs = dict[str, Decimal]
+
+_CONST, _INPUT, _PLAN, _MIXED = 0, 1, 2, 3
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A JSON number or boolean as a Decimal (floats by their shortest repr, as JSON writes them)."""
+    if isinstance(value, bool):
+        return ONE if value else ZERO
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return Decimal(repr(value))
+    return None
+
+
+def number_text(value: Decimal) -> str:
+    """A Decimal as a plain number: no exponent, no trailing zeros, no ``.0`` when integral."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+class EstimateCalculator:
+    """The estimate of one catalogue version (which must define one)."""
+
+    def __init__(self, catalogue: Catalogue, estimate: Estimate) -> None:
+        self.catalogue = catalogue
+        self.estimate = estimate
+        self.tree = parse_formula(estimate.formula)
+        self.plans = catalogue.active_plans
+        self.index = {p.id: i for i, p in enumerate(self.plans)}
+        self._quantum = Decimal(1).scaleb(-estimate.decimals)
+        self._kinds: dict[int, int] = {}
+        self._plan_vectors: dict[int, Vector] = {}
+        self._attr_values: dict[str, Vector] = {}
+        self._classify(self.tree)
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def inputs(self, answers: Mapping[str, Any], visible: Collection[str]) -> Inputs | None:
+        """Each input's value for these answers, or None when one is unknown (then no plan has one)."""
+        values: Inputs = {}
+        for spec in self.estimate.inputs:
+            value: Decimal | None = None
+            if spec.answer in visible and spec.answer in answers:
+                answer = answers[spec.answer]
+                if spec.map is not None:
+                    mapped = spec.map.get(answer) if isinstance(answer, str) else None
+                    value = to_decimal(mapped) if mapped is not None else None
+                else:
+                    value = to_decimal(answer)
+            if value is None and spec.default is not None:
+                value = to_decimal(spec.default)
+            if value is None:
+                return None
+            values[spec.name] = value
+        return values
+
+    # -- values ------------------------------------------------------------------------------------
+
+    def values(self, inputs: Inputs, plan_indexes: Sequence[int]) -> list[Decimal | None]:
+        """The rounded estimate of each plan (by index into the version's active plans)."""
+        with localcontext(CONTEXT):
+            raw = self._eval(self.tree, inputs, plan_indexes)
+            if not isinstance(raw, list):
+                raw = [raw] * len(plan_indexes)
+            quantum = self._quantum
+            out: list[Decimal | None] = []
+            for value in raw:
+                if value is None:
+                    out.append(None)
+                    continue
+                try:
+                    rounded = value.quantize(quantum, context=_FINAL)
+                except DecimalException:
+                    out.append(None)
+                    continue
+                out.append(rounded if rounded else abs(rounded))  # no "-0.00"
+            return out
+
+    def for_plans(self, inputs: Inputs, plan_ids: Sequence[str]) -> dict[str, Decimal]:
+        """The estimate of each plan by id (plans without one left out)."""
+        indexes = [self.index[pid] for pid in plan_ids if pid in self.index]
+        values = self.values(inputs, indexes)
+        return {self.plans[i].id: v for i, v in zip(indexes, values, strict=True) if v is not None}
+
+    def payload(self, plan: Plan, inputs: Inputs, value: Decimal) -> dict[str, Any]:
+        """The wire form: ``{"value": 41.2, "explanation": "..."}`` (explanation when defined)."""
+        number = int(value) if self.estimate.decimals == 0 else float(value)
+        out: dict[str, Any] = {"value": number}
+        if self.estimate.explanation is not None:
+            out["explanation"] = self.explain(plan, inputs, value)
+        return out
+
+    def explain(self, plan: Plan, inputs: Inputs, value: Decimal) -> str:
+        """The explanation with ``{plan.KEY}``, ``{NAME}`` and ``{estimate}`` substituted once."""
+        text = self.estimate.explanation or ""
+
+        def replace(match: re.Match[str]) -> str:
+            key, name = match.group(1), match.group(2)
+            if key is not None:
+                return format_attribute(plan.attributes.get(key))
+            if name in inputs:
+                return number_text(inputs[name])
+            if name == "estimate":
+                return format(value, "f")
+            return match.group(0)
+
+        return EXPLANATION_PLACEHOLDER.sub(replace, text) if "{" in text else text
+
+    # -- evaluation --------------------------------------------------------------------------------
+
+    def _classify(self, root: Expr) -> None:
+        """The kind of every node, children first (an explicit stack: no recursion)."""
+        stack: list[tuple[Expr, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            children = _children(node)
+            if not done and children:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children)
+                continue
+            if isinstance(node, Num):
+                kind = _CONST
+            elif isinstance(node, Name):
+                kind = _INPUT
+            elif isinstance(node, Attr):
+                kind = _PLAN
+            else:
+                kinds = {self._kinds[id(c)] for c in children}
+                kind = _MIXED if _MIXED in kinds or {_INPUT, _PLAN} <= kinds else max(kinds)
+            self._kinds[id(node)] = kind
+
+    def _eval(self, node: Expr, inputs: Inputs, idx: Sequence[int]) -> Value | Vector:
+        kind = self._kinds[id(node)]
+        if kind == _PLAN:
+            vector = self._plan_vectors.get(id(node))
+            if vector is None:
+                vector = [self._scalar(node, inputs, p) for p in self.plans]
+                self._plan_vectors[id(node)] = vector
+            return [vector[i] for i in idx]
+        if kind != _MIXED:
+            return self._scalar(node, inputs, None)
+        n = len(idx)
+        if isinstance(node, Neg):
+            operand = self._eval(node.operand, inputs, idx)
+            return [None if x is None else -x for x in operand] if isinstance(operand, list) else operand
+        if isinstance(node, Binary):
+            return _lift2(
+                BINARY[node.op], self._eval(node.left, inputs, idx), self._eval(node.right, inputs, idx), n
+            )
+        assert isinstance(node, Call)  # noqa: S101 - the only other kind with children
+        args = [self._eval(a, inputs, idx) for a in node.args]
+        func = node.func
+        if func in ("min", "max"):
+            result = args[0]
+            pick = min if func == "min" else max
+            for arg in args[1:]:
+                result = _lift2(lambda x, y: pick(x, y), result, arg, n)  # noqa: B023 - used at once
+            return result
+        if func == "default":
+            first, fallback = _spread(args[0], n), _spread(args[1], n)
+            return [x if x is not None else d for x, d in zip(first, fallback, strict=True)]
+        if func == "if":
+            cond, yes, no = (_spread(a, n) for a in args)
+            return [None if c is None else (a if c else b) for c, a, b in zip(cond, yes, no, strict=True)]
+        operand = _spread(args[0], n)
+        return [None if x is None else unary_function(func, x) for x in operand]
+
+    def _scalar(self, node: Expr, inputs: Inputs, plan: Plan | None) -> Value:
+        """One value: constants and inputs (plan None), or everything for one plan."""
+        if isinstance(node, Num):
+            return node.value
+        if isinstance(node, Name):
+            return inputs.get(node.name)
+        if isinstance(node, Attr):
+            return to_decimal(plan.attributes.get(node.key)) if plan is not None else None
+        if isinstance(node, Neg):
+            x = self._scalar(node.operand, inputs, plan)
+            return None if x is None else -x
+        if isinstance(node, Binary):
+            x = self._scalar(node.left, inputs, plan)
+            if x is None:
+                return None
+            y = self._scalar(node.right, inputs, plan)
+            return None if y is None else BINARY[node.op](x, y)
+        assert isinstance(node, Call)  # noqa: S101
+        func = node.func
+        if func == "if":
+            cond = self._scalar(node.args[0], inputs, plan)
+            if cond is None:
+                return None
+            return self._scalar(node.args[1] if cond else node.args[2], inputs, plan)
+        if func == "default":
+            x = self._scalar(node.args[0], inputs, plan)
+            return x if x is not None else self._scalar(node.args[1], inputs, plan)
+        values = [self._scalar(a, inputs, plan) for a in node.args]
+        if any(v is None for v in values):
+            return None
+        if func == "min":
+            return min(values)  # type: ignore[type-var]
+        if func == "max":
+            return max(values)  # type: ignore[type-var]
+        return unary_function(func, values[0])  # type: ignore[arg-type]
+
+
+def _children(node: Expr) -> tuple[Expr, ...]:
+    if isinstance(node, Neg):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    return ()
+
+
+def _spread(value: Value | Vector, n: int) -> Vector:
+    return value if isinstance(value, list) else [value] * n
+
+
+def _lift2(
+    op: Callable[[Decimal, Decimal], Value], a: Value | Vector, b: Value | Vector, n: int
+) -> Value | Vector:
+    """``op`` over plans, with None (no value) in, None out."""
+    if isinstance(a, list):
+        if isinstance(b, list):
+            return [None if x is None or y is None else op(x, y) for x, y in zip(a, b, strict=True)]
+        if b is None:
+            return [None] * n
+        return [None if x is None else op(x, b) for x in a]
+    if not isinstance(b, list):
+        return None if a is None or b is None else op(a, b)
+    if a is None:
+        return [None] * n
+    return [None if y is None else op(a, y) for y in b]
+
+
+def format_attribute(value: Any) -> str:
+    """An attribute as a person reads it, like answers in ``because``: "" when missing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return format_number(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value) if isinstance(value, str) else json.dumps(value)
+
+
+def calculator(catalogue: Catalogue) -> EstimateCalculator | None:
+    """The version's calculator, or None when the catalogue defines no estimate."""
+    return EstimateCalculator(catalogue, catalogue.estimate) if catalogue.estimate is not None else None

@@ -41,7 +41,7 @@ class Settings:
     ping_timeout: float = 20.0
     hello_timeout: float = 2.0
     long_poll_max: float = 30.0
-    enrichers: tuple[str, ...] = ("cost",)
+    enrichers: tuple[str, ...] = ()
     enrich_workers: int = 2
     enrich_queue: int = 1000
     enrich_timeout: float = 2.0

@@ -1,6 +1,7 @@
 """The enrichment stage: slower per-plan work after the rules update, pushed as ``stage: "enriched"``.
 
-A bounded queue feeds worker tasks that run the configured enrichers (each with a timeout) for a
+A bounded queue feeds worker tasks that work out the catalogue's own ``estimate`` (CATALOGUE.md,
+"Estimate and display") and run the configured plug-in enrichers (each with a timeout) for a
 session's rules update; a result for a revision or version that is no longer the newest is
 dropped, never sent. A slow or failing enricher never delays or breaks the rules update.
 """
@@ -49,17 +50,14 @@ class Enricher(Protocol):
 
 Expand = Callable[[LoadedVersion, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
 
-BUILTIN = {"cost": "service.enrichers.cost:CostEstimator"}
-
 
 def load_enrichers(names: tuple[str, ...]) -> list[Enricher]:
-    """Instantiate enrichers by built-in name or ``package.module:Class``."""
+    """Instantiate plug-in enrichers named ``package.module:Class``."""
     out: list[Enricher] = []
     for name in names:
-        target = BUILTIN.get(name, name)
-        module_name, _, attr = target.partition(":")
+        module_name, _, attr = name.partition(":")
         if not attr:
-            raise ValueError(f"unknown enricher {name!r}: use a built-in name or 'module:Class'")
+            raise ValueError(f"unknown enricher {name!r}: name it as 'package.module:Class'")
         out.append(getattr(importlib.import_module(module_name), attr)())
     return out
 
@@ -91,10 +89,7 @@ class Enrichment:
         self.failed = 0
 
     def start(self) -> None:
-        if self.enrichers:
-            self._tasks = [
-                asyncio.create_task(self._work(), name=f"enrich-{i}") for i in range(self._workers)
-            ]
+        self._tasks = [asyncio.create_task(self._work(), name=f"enrich-{i}") for i in range(self._workers)]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -104,7 +99,8 @@ class Enrichment:
 
     def submit(self, session_id: str, update: dict[str, Any]) -> None:
         """Queue a rules update for enrichment; when the queue is full the work is skipped."""
-        if not self._tasks:
+        loaded = self.live.current
+        if not self._tasks or (not self.enrichers and (loaded is None or loaded.estimate is None)):
             return
         try:
             self._queue.put_nowait((session_id, update))
@@ -133,21 +129,70 @@ class Enrichment:
         return latest is None or order_key(latest) <= order_key(update)
 
     async def enrich(self, update: dict[str, Any]) -> dict[str, Any] | None:
-        """The enriched copy of a rules update, or None when no enricher added anything."""
+        """The enriched copy of a rules update, or None when nothing was added to any plan."""
         loaded = self.live.current
         if loaded is None or loaded.version != update["version"]:
             return None
         catalogue = loaded.catalogue
         enrichers = [e for e in self.enrichers if _applies(e, catalogue)]
-        if not enrichers:
+        calc = loaded.estimate
+        if calc is None and not enrichers:
             return None
         visible = frozenset(q["id"] for q in update["questions"] if q["visible"])
+        inputs = calc.inputs(update["answers"], visible) if calc is not None else None
         ctx = EnrichContext(catalogue, update["answers"], visible, update)
+        plugin_sorts = any(e.sort_key(ctx) is not None for e in enrichers)
+        by_estimate = inputs is not None and loaded.matcher.ranks_by_estimate
         candidates: list[dict[str, Any]] = update["plans"]
-        reranks = any(e.sort_key(ctx) is not None for e in enrichers)
-        if reranks and self.expand is not None and update["matchedPlans"] > len(candidates):
+        if (
+            (by_estimate or plugin_sorts)
+            and self.expand is not None
+            and update["matchedPlans"] > len(candidates)
+        ):
             candidates = await self.expand(loaded, update)  # the same version as the update
             ctx = EnrichContext(catalogue, update["answers"], visible, {**update, "plans": candidates})
+        estimates = (
+            calc.for_plans(inputs, [p["id"] for p in candidates]) if calc and inputs is not None else {}
+        )
+        results, sort_keys = await self._plugins(enrichers, ctx)
+        if not results and not estimates:
+            return None
+        # One fresh dict per plan (the rules update is not ours to change), later enrichers winning.
+        plans: list[dict[str, Any]] = []
+        for plan in candidates:
+            merged = {**plan}
+            for fields in results:
+                values = fields.get(plan["id"])
+                if values:
+                    merged.update(values)
+            plans.append(merged)
+        reranked = False
+        if sort_keys:  # a deployment's own enricher overrides the catalogue's order
+            key = sort_keys[-1]
+            keys = [key(p) for p in plans]
+            order = sorted([(k, i) for i, k in enumerate(keys) if k is not None])
+            plans = [plans[i] for _, i in order] + [p for k, p in zip(keys, plans, strict=True) if k is None]
+            reranked = True
+        elif by_estimate:
+            by_id = {p["id"]: p for p in plans}
+            ids = loaded.matcher.rerank(list(by_id), {p["id"]: p["score"] for p in plans}, estimates)
+            plans = [by_id[pid] for pid in ids]
+            reranked = True
+        if reranked:
+            plans = plans[: catalogue.ranking.limit]  # the limit applies after re-ranking
+            for rank, merged in enumerate(plans, start=1):
+                merged["rank"] = rank
+        if calc is not None and inputs is not None:
+            for merged in plans:  # explanations only for the plans that are sent
+                value = estimates.get(merged["id"])
+                if value is not None and "estimate" not in merged:
+                    merged["estimate"] = calc.payload(catalogue.plan_by_id[merged["id"]], inputs, value)
+        return {**update, "stage": "enriched", "plans": plans}
+
+    async def _plugins(
+        self, enrichers: list[Enricher], ctx: EnrichContext
+    ) -> tuple[list[dict[str, dict[str, Any]]], list[Callable[[dict[str, Any]], Any]]]:
+        """Each plug-in enricher's fields (failures and timeouts logged and skipped) and sort keys."""
         results: list[dict[str, dict[str, Any]]] = []
         sort_keys = []
         for enricher in enrichers:
@@ -163,26 +208,7 @@ class Enrichment:
             key = enricher.sort_key(ctx)
             if key is not None:
                 sort_keys.append(key)
-        if not results:
-            return None
-        # One fresh dict per plan (the rules update is not ours to change), later enrichers winning.
-        plans: list[dict[str, Any]] = []
-        for plan in candidates:
-            merged = {**plan}
-            for fields in results:
-                values = fields.get(plan["id"])
-                if values:
-                    merged.update(values)
-            plans.append(merged)
-        if sort_keys:
-            key = sort_keys[-1]
-            keys = [key(p) for p in plans]
-            order = sorted([(k, i) for i, k in enumerate(keys) if k is not None])
-            plans = [plans[i] for _, i in order] + [p for k, p in zip(keys, plans, strict=True) if k is None]
-            plans = plans[: catalogue.ranking.limit]  # the limit applies after re-ranking
-            for rank, merged in enumerate(plans, start=1):
-                merged["rank"] = rank
-        return {**update, "stage": "enriched", "plans": plans}
+        return results, sort_keys
 
 
 def _applies(enricher: Enricher, catalogue: Catalogue) -> bool:

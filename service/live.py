@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rules.engine import Engine
+from rules.estimate import EstimateCalculator, calculator
 from rules.matcher import Matcher
 from rules.model import Catalogue
 from rules.validator import load_catalogue
@@ -36,15 +37,37 @@ class LoadedVersion:
     catalogue: Catalogue
     matcher: Matcher
     questionnaire: dict[str, Any] = field(default_factory=dict)
+    estimate: EstimateCalculator | None = None  # compiled once per version when it defines one
+
+
+def load_version(version: int, catalogue: Catalogue) -> LoadedVersion:
+    """Everything per version that serving needs: the matcher, the questionnaire, the estimate."""
+    return LoadedVersion(
+        version,
+        catalogue,
+        Matcher(catalogue),
+        questionnaire_payload(version, catalogue),
+        calculator(catalogue),
+    )
 
 
 def questionnaire_payload(version: int, catalogue: Catalogue) -> dict[str, Any]:
     """Every question with every field the catalogue defines for it, except ``askWhen``.
 
-    ``attributes`` (additive) carries the attribute schema so clients can label plan attributes.
+    v1.1: ``attributes`` (the schema clients label and format plan attributes with), and
+    ``display`` and ``estimate`` (without ``formula``, ``inputs`` and ``explanation``) when defined.
     """
     questions = [{k: v for k, v in q.raw.items() if k != "askWhen"} for q in catalogue.questions]
-    return {"version": version, "questions": questions, "attributes": catalogue.raw.get("attributes", [])}
+    payload: dict[str, Any] = {
+        "version": version,
+        "questions": questions,
+        "attributes": catalogue.raw.get("attributes", []),
+    }
+    if catalogue.display is not None:
+        payload["display"] = {"headline": list(catalogue.display.headline)}
+    if catalogue.estimate is not None:
+        payload["estimate"] = catalogue.estimate.public()
+    return payload
 
 
 Listener = Callable[[LoadedVersion | None, LoadedVersion], Awaitable[None]]
@@ -101,9 +124,7 @@ class LiveCatalogue:
                 ).scalar_one()
             catalogue = load_catalogue(bundle)
             await self.engine.load(newest, catalogue)
-            loaded = LoadedVersion(
-                newest, catalogue, Matcher(catalogue), questionnaire_payload(newest, catalogue)
-            )
+            loaded = load_version(newest, catalogue)
             old, self.current = self.current, loaded
             log.info("serving catalogue version %d (%s)", newest, catalogue.name)
         for listener in self.listeners:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 from rules.engine import ReferenceEngine
-from rules.matcher import Matcher
 from rules.validator import load_catalogue
-from service.live import LoadedVersion, questionnaire_payload
+from service.live import load_version
 from service.recommend import Recommender
 
 from .conftest import EXAMPLE
@@ -17,7 +16,7 @@ async def test_untested_answers_share_a_cached_evaluation_but_echo_their_own_sta
     bundle = json.loads(EXAMPLE.read_text())
     bundle["questions"].append({"id": "notes", "text": "Anything else?", "type": "text"})
     catalogue = load_catalogue(bundle)
-    loaded = LoadedVersion(1, catalogue, Matcher(catalogue), questionnaire_payload(1, catalogue))
+    loaded = load_version(1, catalogue)
     engine = ReferenceEngine()
     await engine.load(1, catalogue)
     recommender = Recommender(engine)

@@ -1,1 +1,0 @@
-"""Built-in enrichers (see service/enrich.py for the interface)."""

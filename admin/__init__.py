@@ -42,6 +42,7 @@ def init_app(app: Quart) -> None:
         views_catalogue,
         views_checks,
         views_draft,
+        views_estimate,
         views_plans,
         views_questions,
         views_rules,

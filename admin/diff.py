@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .drafts import KEY_OF, SECTIONS, item_key
+from .estimates import estimate_changes
 
 TOP_LEVEL = ("name", "description", "ranking")
 
@@ -22,14 +23,17 @@ class Diff:
     sections: dict[str, list[Change]]
     top: list[tuple[str, Any, Any]]
     question_order: tuple[list[str], list[str]] | None
+    #: Estimate and display changes in words: (what, live, draft).
+    estimate: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.top and self.question_order is None and not any(self.sections.values())
+        return self.count == 0
 
     @property
     def count(self) -> int:
-        return len(self.top) + (self.question_order is not None) + sum(map(len, self.sections.values()))
+        changes = len(self.top) + len(self.estimate) + (self.question_order is not None)
+        return changes + sum(map(len, self.sections.values()))
 
 
 def _keyed(items: Any, section: str) -> dict[str, Any]:
@@ -72,7 +76,7 @@ def diff_bundles(old: dict[str, Any] | None, new: dict[str, Any]) -> Diff:
     common_b = [k for k in order_before if k in order_after]
     common_a = [k for k in order_after if k in order_before]
     order = (order_before, order_after) if common_b != common_a else None
-    return Diff(sections, top, order)
+    return Diff(sections, top, order, estimate_changes(old, new))
 
 
 __all__ = ["KEY_OF", "Change", "Diff", "diff_bundles"]

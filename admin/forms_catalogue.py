@@ -222,7 +222,7 @@ class QuestionForm(Form):
     help = TextAreaField("Help text (optional)", [Optional()])
     askWhen = TextAreaField(
         "Ask only when (optional JSON condition)",
-        description='Example: {"fact": "segment", "op": "==", "value": "family"}. Empty: always asked.',
+        description='Example: {"fact": "FACT", "op": "==", "value": "VALUE"}. Empty: always asked.',
     )
     min = StringField("Minimum (number questions)")
     max = StringField("Maximum (number questions)")
@@ -362,6 +362,8 @@ class SettingsForm(Form):
     ranking = TextAreaField(
         "Ranking (JSON; empty: by score, then plan id, 20 plans)",
         description=(
-            'Example: {"order": [{"by": "score", "dir": "desc"}, {"by": "monthlyPrice"}], "limit": 20}'
+            'Example: {"order": [{"by": "score", "dir": "desc"}, {"by": "estimate"}, {"by": "ATTRIBUTE"}], '
+            '"limit": 20}. "estimate" is the catalogue\'s estimate (see Estimate and display); ATTRIBUTE is '
+            "an attribute key of your catalogue."
         ),
     )

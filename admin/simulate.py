@@ -12,8 +12,9 @@ from werkzeug.datastructures import MultiDict
 from rules.answers import validate_answers
 from rules.model import Catalogue
 
+from .estimates import Tools
 from .forms_catalogue import parse_number
-from .scenarios import Simulation, simulate
+from .scenarios import Simulation, enriched_simulation, simulate
 
 PREFIX = "q_"
 
@@ -58,6 +59,12 @@ class Side:
     catalogue: Catalogue | None
     note: str = ""
 
+    @property
+    def ranks_by_estimate(self) -> bool:
+        if self.catalogue is None or self.catalogue.estimate is None:
+            return False
+        return any(o.by == "estimate" for o in self.catalogue.ranking.order)
+
     def rule_name(self, rule_id: str) -> str:
         if self.catalogue is None:
             return rule_id
@@ -76,7 +83,11 @@ async def live_side(answers: dict[str, Any]) -> Side:
     try:
         evaluation = await planwise.recommender.engine.evaluate(loaded.version, clean)
         part = loaded.matcher.match(evaluation, clean)
-        sim = Simulation(clean, evaluation, part, problems)
+        calc = getattr(loaded, "estimate", None)  # compiled once per version by the service
+        tools = (
+            Tools(loaded.catalogue, loaded.matcher, calc) if calc is not None else Tools.of(loaded.catalogue)
+        )
+        sim = enriched_simulation(tools, clean, evaluation, problems, part)
     except Exception:  # the engine restarting must not break the simulator: use the reference evaluator
         sim = await asyncio.to_thread(simulate, loaded.catalogue, clean, loaded.version)
         sim.answer_problems = problems

@@ -142,7 +142,12 @@ async def catalogue_settings() -> ResponseReturnValue:
                 new.pop("ranking", None)
                 if ranking is not None:
                     new["ranking"] = ranking
-                found = [p for p in drafts.problems_of(new) if drafts.split_path(p.path)[1] is None]
+                found = [
+                    p
+                    for p in drafts.problems_of(new)
+                    if drafts.split_path(p.path)[1] is None
+                    and drafts.split_path(p.path)[0] not in ("estimate", "display")  # their own page
+                ]
                 for p in found:
                     problems.setdefault(drafts.split_path(p.path)[0], []).append(p.message)
                 if not problems or "force" in await request.form:

@@ -18,6 +18,7 @@ from service.db.models import PlanSession
 from . import drafts
 from .blueprint import bp
 from .diff import diff_bundles
+from .estimates import Tools, show_value
 from .roles import requires
 from .scenarios import simulate
 from .simulate import PREFIX, Side, live_side, read_answers
@@ -71,24 +72,29 @@ async def simulator() -> ResponseReturnValue:
         prefix=PREFIX,
         answers_json=json.dumps(answers, ensure_ascii=False),
         live_number=live_number,
+        show_estimate=show_value,
         title="Simulator",
     )
 
 
-def _replay(
-    rows: list[dict[str, Any]], live: Catalogue, draft: Catalogue
-) -> tuple[int, int, list[dict[str, Any]]]:
-    """Top plan of each answer set under live and draft: (replayed, changed, examples)."""
-    changed = 0
+def _replay(rows: list[dict[str, Any]], live: Catalogue, draft: Catalogue) -> dict[str, Any]:
+    """Top plan of each answer set under live and draft (after the enriched stage, estimates included).
+
+    ``by_estimate`` counts the changed top plans the rules alone would not have changed: the
+    estimate (its formula, inputs, or ranking by it) made the difference.
+    """
+    changed = by_estimate = 0
     examples: list[dict[str, Any]] = []
+    live_tools, draft_tools = Tools.of(live), Tools.of(draft)
     for answers in rows:
-        before = simulate(live, answers)
-        after = simulate(draft, answers)
+        before = simulate(live, answers, tools=live_tools)
+        after = simulate(draft, answers, tools=draft_tools)
         if before.top != after.top:
             changed += 1
+            by_estimate += before.rules_top == after.rules_top
             if len(examples) < MAX_EXAMPLES:
                 examples.append({"answers": answers, "before": before.ranked[:3], "after": after.ranked[:3]})
-    return len(rows), changed, examples
+    return {"replayed": len(rows), "changed": changed, "by_estimate": by_estimate, "examples": examples}
 
 
 @bp.route("/impact")
@@ -101,7 +107,7 @@ async def impact() -> ResponseReturnValue:
     async with maker()() as db:
         state = await drafts.current(db)
         _, live_bundle = await drafts.live_bundle(db)
-        result: tuple[int, int, list[dict[str, Any]]] | None = None
+        result: dict[str, Any] | None = None
         note = ""
         live, draft = _catalogue(live_bundle), _catalogue(state.bundle) if state.is_draft else None
         if not state.is_draft:

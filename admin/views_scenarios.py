@@ -25,6 +25,7 @@ from service.db.models import utcnow
 from . import drafts, scenarios
 from .blueprint import bp
 from .editing import parse_json_field, to_json_text
+from .forms_catalogue import parse_number, show_number
 from .models import Scenario
 from .roles import requires
 from .web import log, maker, staff
@@ -36,6 +37,8 @@ class ExpectationForm(Form):
     kind = SelectField("Expectation", choices=[SelectChoice(k, v) for k, v in scenarios.KINDS.items()])
     plan = StringField("Plan id", [Optional(), Length(max=64)])
     n = IntegerField("N (top N only)", [Optional(), NumberRange(min=1, max=1000)])
+    low = StringField("A (estimate from, inclusive)", [Optional(), Length(max=40)])
+    high = StringField("B (estimate to, inclusive)", [Optional(), Length(max=40)])
 
 
 class ScenarioForm(Form):
@@ -45,8 +48,13 @@ class ScenarioForm(Form):
 
 
 def _form_data(row: Scenario | None, answers: Any = None) -> dict[str, Any]:
-    expectations = list(row.expectations) if row is not None else []
+    expectations = (
+        [dict(e) if isinstance(e, dict) else e for e in row.expectations] if row is not None else []
+    )
     blank = {"kind": "shown", "plan": "", "n": None}
+    for e in expectations:
+        if isinstance(e, dict) and e.get("kind") == "estimate_between":
+            e.update(low=show_number(e.get("min")), high=show_number(e.get("max")))
     return {
         "name": row.name if row is not None else "",
         "answers": to_json_text(row.answers if row is not None else (answers or {})),
@@ -54,11 +62,21 @@ def _form_data(row: Scenario | None, answers: Any = None) -> dict[str, Any]:
     }
 
 
+def _bounds(entry: ExpectationForm, item: dict[str, Any]) -> None:
+    """``min`` and ``max`` of an estimate range (inclusive); errors go next to the inputs."""
+    values = [parse_number(f.data or "") if (f.data or "").strip() else None for f in (entry.low, entry.high)]
+    if values[0] is None or values[1] is None:
+        entry.high.errors = [*entry.high.errors, "Give both bounds (A and B) as numbers"]
+    elif values[0] > values[1]:
+        entry.high.errors = [*entry.high.errors, "B must not be below A"]
+    item["min"], item["max"] = values
+
+
 def _read(form: ScenarioForm) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     errors: list[str] = []
     answers = parse_json_field(form.answers.data, errors)
     if not errors and not isinstance(answers, dict):
-        errors.append('Answers must be a JSON object like {"budget": 30}')
+        errors.append('Answers must be a JSON object of question id → answer, like {"questionId": 30}')
     form.answers.errors = [*form.answers.errors, *errors]
     expectations: list[dict[str, Any]] = []
     for entry in form.expectations.entries:
@@ -70,6 +88,8 @@ def _read(form: ScenarioForm) -> tuple[dict[str, Any] | None, list[dict[str, Any
             if entry.form.n.data is None:
                 entry.form.n.errors = [*entry.form.n.errors, "Say how many top plans (N)"]
             item["n"] = entry.form.n.data
+        elif entry.form.kind.data == "estimate_between":
+            _bounds(entry.form, item)
         expectations.append(item)
     return (answers if not errors else None), expectations
 
@@ -122,7 +142,8 @@ async def _edit(scenario_id: int | None) -> ResponseReturnValue:
     form = ScenarioForm(await request.form)
     ok = form.validate()
     answers, expectations = _read(form)
-    if not ok or answers is None or any(e.form.n.errors for e in form.expectations.entries):
+    bad_rows = any(e.form.n.errors or e.form.high.errors for e in form.expectations.entries)
+    if not ok or answers is None or bad_rows:
         return await render_template("admin/scenario.html", form=form, row=row, title="Scenario"), 400
     async with maker()() as db, db.begin():
         before = None

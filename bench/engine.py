@@ -38,6 +38,7 @@ from catalogues import answer_only_subset, answer_sets, generate  # noqa: E402
 from rules.durable_compiler import limit_problems  # noqa: E402
 from rules.engine import DurableEngine, make_engine  # noqa: E402
 from rules.errors import CatalogueInvalid  # noqa: E402
+from rules.estimate import EstimateCalculator, calculator  # noqa: E402
 from rules.evaluation import Evaluation  # noqa: E402
 from rules.matcher import Matcher  # noqa: E402
 from rules.model import All, AnswerTest, AnyOf, Catalogue, Condition, Derive, Not, Question  # noqa: E402
@@ -476,6 +477,119 @@ def bench_matcher(name: str, cat: Catalogue, sets: list[dict[str, Any]], n: int)
     }
 
 
+# -- the catalogue's estimate (CATALOGUE.md "Estimate and display") --------------------------
+
+ESTIMATE_RUNS = {"demo": 2000, "20x50": 2000, "200x500": 1000, "1000x5000": 300}
+COMPILES = {"demo": 50, "20x50": 50, "200x500": 20, "1000x5000": 10}
+# The demo's shape (base price + overage with max/ceil + a fee spread with default/if) over the
+# generated catalogues' attributes and questions.
+GENERATED_FORMULA = (
+    "plan.monthlyPrice + ceil(max(0, gb * usage - plan.dataGb)) * default(plan.extraGbPrice, 2)"
+    " + max(0, mins - default(plan.minutes, 0)) * 0.02"
+    " + default(plan.setupFee, 0) / if(default(plan.contractMonths, 0) >= 1, plan.contractMonths, 12)"
+)
+
+
+def with_estimate(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle with an estimate: the demo's own, or one of realistic shape for generated ones."""
+    if "estimate" in bundle:
+        return bundle
+    questions = bundle["questions"]
+    numbers = [q for q in questions if q["type"] == "number"]
+
+    def number(unit: str, fallback: int) -> str:
+        """A number question with this unit, else any (the generator's units vary with the seed)."""
+        return next(
+            (q["id"] for q in numbers if q.get("unit") == unit), numbers[fallback % len(numbers)]["id"]
+        )
+
+    gb, mins = number("GB", 0), number("min", 1)
+    choice = next(q for q in questions if q["type"] == "choice")
+    weights = [0.5, 1, 1.5, 2, 3, 4]
+    usage_map = {o["value"]: weights[i % len(weights)] for i, o in enumerate(choice["options"])}
+    return {
+        **bundle,
+        "estimate": {
+            "label": "Estimated monthly cost",
+            "currency": "EUR",
+            "decimals": 2,
+            "inputs": [
+                {"name": "gb", "answer": gb, "default": 10},
+                {"name": "mins", "answer": mins, "default": 0},
+                {"name": "usage", "answer": choice["id"], "map": usage_map, "default": 1},
+            ],
+            "formula": GENERATED_FORMULA,
+            "explanation": "{plan.monthlyPrice} EUR a month, {gb} GB: {estimate}",
+        },
+    }
+
+
+def bench_estimate(
+    name: str, bundle: dict[str, Any], sets: list[dict[str, Any]], cfg: Config
+) -> dict[str, Any]:
+    """Compile time per version and the time to estimate every plan (a superset of the matched ones).
+
+    Compile: parse + :class:`EstimateCalculator` + the first evaluation (which fills the per-plan
+    caches). Estimate: inputs from the answers, the value of every active plan (``for_plans``, what
+    the enriched stage calls with the matched plans) and the wire payload of the first ``limit``.
+    Baseline in the same run: a plain Python sum of one attribute over the same plans.
+    """
+    cat = load_catalogue(with_estimate(bundle))
+    ids = [p.id for p in cat.active_plans]
+    visible = [q.id for q in cat.questions]
+    limit = cat.ranking.limit
+    compiles = 3 if cfg.quick else COMPILES[name] if name in COMPILES else 20
+    compile_times = []
+    calc: EstimateCalculator | None = None
+    for i in range(compiles):
+        t0 = time.perf_counter()
+        calc = calculator(cat)
+        assert calc is not None
+        first = calc.inputs(sets[i % len(sets)], visible) or calc.inputs({}, visible)
+        if first is not None:
+            calc.for_plans(first, ids)
+        compile_times.append(time.perf_counter() - t0)
+    assert calc is not None
+    runs = min(len(sets), 50 if cfg.quick else ESTIMATE_RUNS.get(name, 1000))
+    times, base_times, valued, unknown = [], [], 0, 0
+    plans = cat.active_plans
+    for answers in sets[:runs]:
+        t0 = time.perf_counter()
+        inputs = calc.inputs(answers, visible)
+        if inputs is not None:
+            values = calc.for_plans(inputs, ids)
+            for plan in plans[:limit]:
+                value = values.get(plan.id)
+                if value is not None:
+                    calc.payload(plan, inputs, value)
+        times.append(time.perf_counter() - t0)
+        if inputs is None:
+            unknown += 1
+        else:
+            valued += len(values)
+        t0 = time.perf_counter()
+        total = 0.0
+        for plan in plans:
+            price = plan.attributes.get("monthlyPrice")
+            if price is not None:
+                total += price
+        base_times.append(time.perf_counter() - t0)
+    p50, base50 = statistics.median(times) * 1e3, statistics.median(base_times) * 1e3
+    return {
+        "catalogue": name,
+        "plans": len(ids),
+        "compile_ms_p50": round(statistics.median(compile_times) * 1e3, 3),
+        "compile_ms_p95": round(percentile(compile_times, 0.95) * 1e3, 3),
+        "n": runs,
+        "estimate_ms_p50": round(p50, 4),
+        "estimate_ms_p95": round(percentile(times, 0.95) * 1e3, 4),
+        "baseline_sum_ms_p50": round(base50, 4),
+        "ratio_to_baseline": round(p50 / base50, 1) if base50 else None,
+        "plans_with_value_per_run": round(valued / max(1, runs - unknown), 1),
+        "unknown_inputs_runs": unknown,
+    }
+
+
 # -- memory of the in-process engines -------------------------------------------------------
 
 PROBE_EVALUATIONS = 200
@@ -576,6 +690,7 @@ async def run(cfg: Config) -> dict[str, Any]:
     results: list[Result] = []
     catalogues: list[dict[str, Any]] = []
     matcher: list[dict[str, Any]] = []
+    estimates: list[dict[str, Any]] = []
     for size in cfg.sizes:
         bundle, cat, info = load_size(size, cfg.seed)
         catalogues.append(info)
@@ -611,6 +726,7 @@ async def run(cfg: Config) -> dict[str, Any]:
         else:
             samples = 10 if cfg.quick else (100 if plans > 100 else 500)
         matcher.append(bench_matcher(size, cat, sets, samples))
+        estimates.append(bench_estimate(size, bundle, sets, cfg))
     swap: dict[str, Any] | None = None
     if cfg.swaps:
         print(f"# durable: {cfg.swaps} version swaps", flush=True)
@@ -619,6 +735,7 @@ async def run(cfg: Config) -> dict[str, Any]:
         "results": results,
         "catalogues": catalogues,
         "matcher": matcher,
+        "estimate": estimates,
         "swap": swap,
     }
 
@@ -760,6 +877,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for m in out["matcher"]:
         print(f"matcher (not an engine) {m['catalogue']}: p50 {m['p50_ms']} ms for {m['plans']} active plans")
+    for e in out["estimate"]:
+        print(
+            f"estimate {e['catalogue']}: compile p50 {e['compile_ms_p50']} ms"
+            f" / p95 {e['compile_ms_p95']} ms; "
+            f"all {e['plans']} active plans p50 {e['estimate_ms_p50']} ms / p95 {e['estimate_ms_p95']} ms "
+            f"(baseline plain sum p50 {e['baseline_sum_ms_p50']} ms, x{e['ratio_to_baseline']})"
+        )
     swap = out["swap"]
     if swap:
         print(
@@ -769,6 +893,19 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     checks = targets(results, swap)
+    for e in out["estimate"]:
+        if e["catalogue"] == "1000x5000":
+            limit = 5.0
+            met = e["estimate_ms_p50"] <= limit
+            checks.append(
+                {
+                    "target": "estimate of every plan at 1000x5000 p50 <= 5 ms",
+                    "status": "met" if met else "missed",
+                    "value": e["estimate_ms_p50"],
+                    "limit": limit,
+                    "detail": f"{e['estimate_ms_p50']:.4g} ms for {e['plans']} plans",
+                }
+            )
     for t in checks:
         print(f"target {t['target']}: {t['status'].upper()}" + (f" - {t['detail']}" if "detail" in t else ""))
     elapsed = time.perf_counter() - started
@@ -783,6 +920,7 @@ def main(argv: list[str] | None = None) -> int:
         "swap": swap,
         "catalogues": out["catalogues"],
         "matcher": out["matcher"],
+        "estimate": out["estimate"],
         "targets": checks,
         "machine": {"before": before, "after": after, "seconds": round(elapsed, 1)},
     }

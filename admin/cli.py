@@ -6,18 +6,21 @@ import argparse
 import asyncio
 import getpass
 import sys
+from functools import partial
 from typing import Any
+
+from service.db.engine import Migrate
 
 from .roles import ROLES
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, migrate: Migrate) -> None:
     """Add the ``create-user`` command to the ``planwise`` command line."""
     p = subparsers.add_parser("create-user", help="add a staff account for the admin at /admin")
     p.add_argument("email")
     p.add_argument("--role", choices=ROLES, default="viewer", help="viewer, editor, publisher or admin")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    p.set_defaults(func=cmd_create_user)
+    p.set_defaults(func=partial(cmd_create_user, migrate=migrate))
 
 
 def _read_password(from_stdin: bool) -> str | None:
@@ -30,7 +33,7 @@ def _read_password(from_stdin: bool) -> str | None:
     return first
 
 
-def cmd_create_user(args: argparse.Namespace) -> int:
+def cmd_create_user(args: argparse.Namespace, migrate: Migrate) -> int:
     from service.config import Settings
 
     from .users import StaffError
@@ -39,7 +42,9 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     if password is None:
         return 1
     try:
-        email = asyncio.run(_create(Settings.from_env().database_url, args.email, args.role, password))
+        email = asyncio.run(
+            _create(Settings.from_env().database_url, args.email, args.role, password, migrate)
+        )
     except StaffError as exc:
         print(f"Not created: {exc}", file=sys.stderr)
         return 1
@@ -47,16 +52,15 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create(url: str, email: str, role: str, password: str) -> str:
+async def _create(url: str, email: str, role: str, password: str, migrate: Migrate) -> str:
     from service.db.engine import create_db_engine, sessionmaker
-    from service.db.migrate import upgrade
 
     from . import audit
     from .users import create_user
 
     db = create_db_engine(url)
     try:
-        await upgrade(db)
+        await migrate(db)
         async with sessionmaker(db)() as session, session.begin():
             user = await create_user(session, email, role, password)
             await audit.record(

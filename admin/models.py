@@ -6,9 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.db.models import Base, utcnow
+from service.db.models import utcnow
+
+
+class Base(DeclarativeBase):
+    """The admin's own tables (their migrations: admin/migrations/versions)."""
+
+    type_annotation_map = {dict[str, Any]: JSON}
 
 
 class StaffUser(Base):

@@ -626,7 +626,7 @@ class Bench:
             PLANWISE_RATE_BURST=str(RATE_BURST),
         )
         script = Path(sys.executable).parent / "planwise"
-        base = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+        base = [str(script)] if script.exists() else [sys.executable, "-m", "planwise"]
         cmd = [*base, "serve", "--host", HOST, "--port", str(port), "--demo"]
         return self._start(engine, cmd, env)
 

@@ -1,20 +1,19 @@
-"""The application factory: ``create_app(config=None)``."""
+"""The service's application: the public page, the WebSocket and the HTTP API (no admin).
+
+``planwise.app.create_app`` composes it with the admin; this layer never imports the admin.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from .config import ROOT, Settings
-from .runtime import init_runtime
+from .runtime import Migrate, init_runtime
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Quart:
-    """Build the app; ``config`` overrides settings (lower-case names, see docs/configuration.md)."""
-    settings = Settings.from_env(overrides=config)
+def build_app(settings: Settings, migrate: Migrate) -> Quart:
+    """The service app; ``migrate`` brings the database schema up to date (when ``auto_migrate``)."""
     app = Quart(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.secret_key = settings.secret_key
     app.config["PLANWISE"] = settings
@@ -27,7 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
-    init_runtime(app, settings)
+    init_runtime(app, settings, migrate)
 
     from .api import bp as api_bp
     from .public import bp as public_bp
@@ -36,8 +35,4 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     app.register_blueprint(ws_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(public_bp)
-
-    from admin import init_app as init_admin
-
-    init_admin(app)
     return app

@@ -1,4 +1,7 @@
-"""The ``planwise`` command line: validate, serve, db upgrade, import and export bundles."""
+"""The service's commands of the ``planwise`` command line: validate, import and export bundles.
+
+``planwise.cli`` builds the whole command line (with ``serve``, ``db upgrade`` and the admin's).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from .db.engine import Migrate
 
 
 def _read_bundle(path: Path) -> tuple[Any, str | None]:
@@ -42,45 +47,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .server import serve
-
-    serve(args.host, args.port, args.workers, args.demo, args.log_level)
-    return 0
-
-
-async def _with_db(action: Any) -> Any:
+async def _with_db(action: Any, migrate: Migrate) -> Any:
     from .config import Settings
     from .db.engine import create_db_engine, sessionmaker
-    from .db.migrate import upgrade
 
     db = create_db_engine(Settings.from_env().database_url)
     try:
-        await upgrade(db)
+        await migrate(db)
         async with sessionmaker(db)() as session, session.begin():
             return await action(session)
     finally:
         await db.dispose()
 
 
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .db.engine import create_db_engine
-    from .db.migrate import current, upgrade
-
-    async def run() -> str | None:
-        db = create_db_engine(Settings.from_env().database_url)
-        try:
-            await upgrade(db)
-            return await current(db)
-        finally:
-            await db.dispose()
-
-    print(f"database schema at revision {asyncio.run(run())}")
-    return 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
+def cmd_import(args: argparse.Namespace, migrate: Migrate) -> int:
     """Import a bundle as the draft, or publish it as a new version with --publish."""
     from rules.errors import CatalogueInvalid
     from rules.validator import load_catalogue
@@ -106,12 +86,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         await save_draft(session, data, "cli")
         return None
 
-    version = asyncio.run(_with_db(action))
+    version = asyncio.run(_with_db(action, migrate))
     print(f"published as version {version}" if version else "imported as the draft (publish it in the admin)")
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace, migrate: Migrate) -> int:
     """Write a version's bundle (default: the live one) to FILE or stdout."""
     from .catalogues import get_version, live_version
 
@@ -120,7 +100,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         row = await get_version(session, number) if number else None
         return row.bundle if row else None
 
-    bundle = asyncio.run(_with_db(action))
+    bundle = asyncio.run(_with_db(action, migrate))
     if bundle is None:
         print("no such version" if args.version else "nothing is published yet", file=sys.stderr)
         return 1
@@ -132,44 +112,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="planwise", description="Planwise guided plan selection service")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub: Any, migrate: Migrate) -> None:
+    """Add ``validate``, ``import`` and ``export`` to the ``planwise`` command line."""
     p = sub.add_parser("validate", help="check a catalogue bundle file and list every problem")
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("serve", help="run the service (applies migrations first)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--demo", action="store_true", help="publish data/demo-mobile.json into an empty database")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("db", help="database tasks")
-    dbsub = p.add_subparsers(dest="db_command", required=True)
-    p = dbsub.add_parser("upgrade", help="apply migrations")
-    p.set_defaults(func=cmd_db_upgrade)
     p = sub.add_parser("import", help="import a bundle as the draft (or publish it)")
     p.add_argument("file")
     p.add_argument("--publish", action="store_true", help="publish it as a new live version")
     p.add_argument("--message", default="", help="version message")
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(func=partial(cmd_import, migrate=migrate))
     p = sub.add_parser("export", help="export a version's bundle")
     p.add_argument("file", nargs="?")
     p.add_argument("--version", type=int)
-    p.set_defaults(func=cmd_export)
-
-    from admin.cli import register as register_admin
-
-    register_admin(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    p.set_defaults(func=partial(cmd_export, migrate=migrate))

@@ -9,14 +9,14 @@ import logging
 from pathlib import Path
 
 from quart import Quart
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rules.engine import make_engine
 
 from .catalogues import live_version, publish
 from .config import Settings
 from .core import Planwise
-from .db.engine import create_db_engine, sessionmaker
-from .db.migrate import upgrade
+from .db.engine import Migrate, create_db_engine, sessionmaker
 from .enrich import Enrichment, load_enrichers
 from .hub import Hub
 from .live import LiveCatalogue
@@ -26,15 +26,17 @@ from .sync import make_feed
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Migrate", "init_runtime", "load_demo_if_empty"]
 
-def init_runtime(app: Quart, settings: Settings) -> None:
+
+def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
     """Create everything in ``before_serving`` and tear it down in ``after_serving``."""
 
     @app.before_serving
     async def start() -> None:
         db = create_db_engine(settings.database_url)
         if settings.auto_migrate:
-            await upgrade(db)
+            await migrate(db)
         if settings.load_demo:
             await load_demo_if_empty(db, Path(settings.demo_bundle))
         engine = make_engine(settings.rules_engine, settings.engine_timeout)
@@ -95,11 +97,8 @@ def init_runtime(app: Quart, settings: Settings) -> None:
             await db.dispose()
 
 
-async def load_demo_if_empty(db: object, path: Path) -> int | None:
+async def load_demo_if_empty(db: AsyncEngine, path: Path) -> int | None:
     """Publish the demo bundle when no version exists yet (first start of ``make run``)."""
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    assert isinstance(db, AsyncEngine)
     async with sessionmaker(db)() as session, session.begin():
         if await live_version(session) is not None:
             return None

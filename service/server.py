@@ -12,43 +12,34 @@ import asyncio
 import logging
 import os
 import sys
-from pathlib import Path
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvicorn
 
 from .config import Settings
-from .db.engine import create_db_engine, is_postgresql
-from .db.migrate import upgrade
-from .runtime import load_demo_if_empty
-from .uvicorn_ws import DroppingWebSocketProtocol
+from .db.engine import is_postgresql
+from .uvicorn_ws import dropping_protocol
+
+#: Runs once before the server starts (migrations, demo data) and returns lines to print for people.
+Prepare = Callable[[Settings, bool, str], Coroutine[Any, Any, list[str]]]
 
 
-async def prepare(settings: Settings, demo: bool) -> bool:
-    """Apply migrations (and publish the demo catalogue into an empty database) once.
-
-    Returns whether a staff account exists (so a newcomer is told how to get into the admin).
-    """
-    from admin.users import count_users
-
-    from .db.engine import sessionmaker
-
-    db = create_db_engine(settings.database_url)
-    try:
-        await upgrade(db)
-        if demo:
-            version = await load_demo_if_empty(db, Path(settings.demo_bundle))
-            if version is not None:
-                print(f"Loaded the demo catalogue as version {version}.")
-        async with sessionmaker(db)() as session:
-            return bool(await count_users(session))
-    finally:
-        await db.dispose()
-
-
-def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info") -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    demo: bool,
+    log_level: str = "info",
+    *,
+    app_factory: str,
+    prepare: Prepare,
+) -> None:
+    """Prepare the database once, then run ``app_factory`` (``module:function``) under uvicorn."""
     settings = Settings.from_env()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    has_staff = asyncio.run(prepare(settings, demo))
+    base = f"http://{host}:{port}"
+    notes = asyncio.run(prepare(settings, demo, base))
     # Workers (and the reloaded app) must not race on migrations: they ran above.
     os.environ["PLANWISE_AUTO_MIGRATE"] = "false"
     os.environ.setdefault("PLANWISE_GC_FREEZE", "true")
@@ -57,17 +48,14 @@ def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info
         # Workers on one SQLite file hear each other's session changes by polling (PostgreSQL
         # uses LISTEN/NOTIFY): see docs/service.md, "Several processes".
         os.environ["PLANWISE_SESSION_SYNC"] = "poll"
-    base = f"http://{host}:{port}"
     print(f"Planwise serving on {base} (engine: {settings.rules_engine})")
     print(f"  plan listing page  {base}/")
     print(f"  HTTP API docs      {base}/docs   (WebSocket: ws://{host}:{port}/ws)")
-    print(f"  staff admin        {base}/admin")
-    if not has_staff:
-        print("  No staff account yet: create one in another terminal with")
-        print("    .venv/bin/planwise create-user you@example.com --role admin")
+    for line in notes:
+        print(line)
     sys.stdout.flush()
     uvicorn.run(
-        "service.app:create_app",
+        app_factory,
         factory=True,
         host=host,
         port=port,
@@ -77,7 +65,7 @@ def serve(host: str, port: int, workers: int, demo: bool, log_level: str = "info
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=settings.ping_timeout,
         ws_per_message_deflate=False,
-        ws=DroppingWebSocketProtocol,
+        ws=dropping_protocol(settings.close_timeout),
         log_level=log_level,
         access_log=False,
         lifespan="on",

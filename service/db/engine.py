@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+#: Brings a database's schema up to date (the composition root owns the migrations of every layer).
+Migrate = Callable[[AsyncEngine], Awaitable[None]]
 
 # Each engine's name for the database (PostgreSQL ``application_name``): the session-change
 # notifications carry it, so a process recognises (and skips) its own changes.

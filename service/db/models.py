@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy 2 models. Schema changes go through Alembic migrations (service/migrations)."""
+"""Typed SQLAlchemy 2 models of the service. Schema changes: service/migrations/versions (planwise.migrate)."""
 
 from __future__ import annotations
 

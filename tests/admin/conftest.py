@@ -12,7 +12,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol
 
 from admin.users import create_user
-from service.app import create_app
+from planwise.app import create_app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXAMPLE = FIXTURES / "example.json"

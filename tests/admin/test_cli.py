@@ -12,12 +12,13 @@ from sqlalchemy import select
 
 from admin.cli import register
 from admin.models import AuditEntry, StaffUser
+from planwise.migrate import upgrade
 from service.db.engine import create_db_engine, sessionmaker
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="planwise")
-    register(p.add_subparsers(dest="command", required=True))
+    register(p.add_subparsers(dest="command", required=True), upgrade)
     return p
 
 

@@ -10,7 +10,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from service.app import create_app
+from planwise.app import create_app
 
 from .wsjson import WS
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from quart import Quart
 
-from service.app import create_app
+from planwise.app import create_app
 
 from .conftest import EXAMPLE, WS, settings_for
 
@@ -26,7 +26,7 @@ def planwise(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess
         "PLANWISE_SECRET_KEY": "test-secret-key-" + "x" * 32,
     }
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "planwise", *args],
         cwd=ROOT,
         env=env,
         input=stdin,

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.app import create_app
+from planwise.app import create_app
 
 from .conftest import WS, settings_for
 

@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from service.app import create_app
+from planwise.app import create_app
 
 from .conftest import WS, settings_for
 

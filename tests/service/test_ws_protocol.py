@@ -222,7 +222,7 @@ def jwt_settings(tmp_path: Any) -> dict[str, Any]:
 
 
 async def test_host_site_jwt_binds_and_resumes_on_any_device(jwt_settings: dict[str, Any]) -> None:
-    from service.app import create_app
+    from planwise.app import create_app
 
     app = create_app(jwt_settings)
     secret = jwt_settings["jwt_secret"]

@@ -13,7 +13,16 @@ import json
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, DecimalException, localcontext
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DecimalException,
+    localcontext,
+)
 from typing import Any
 
 from .formula import (
@@ -80,6 +89,7 @@ class EstimateCalculator:
         self._quantum = Decimal(1).scaleb(-estimate.decimals)
         self._kinds: dict[int, int] = {}
         self._plan_vectors: dict[int, Vector] = {}
+        self._every = list(range(len(self.plans)))
         self._attr_values: dict[str, Vector] = {}
         self._classify(self.tree)
 
@@ -108,29 +118,31 @@ class EstimateCalculator:
 
     def values(self, inputs: Inputs, plan_indexes: Sequence[int]) -> list[Decimal | None]:
         """The rounded estimate of each plan (by index into the version's active plans)."""
+        idx: Sequence[int] = plan_indexes
+        if len(idx) == len(self._every) and list(idx) == self._every:
+            idx = self._every  # every plan in order: vectors are used as they are, not copied
         with localcontext(CONTEXT):
-            raw = self._eval(self.tree, inputs, plan_indexes)
+            raw = self._eval(self.tree, inputs, idx)
             if not isinstance(raw, list):
-                raw = [raw] * len(plan_indexes)
+                raw = [raw] * len(idx)
             quantum = self._quantum
-            out: list[Decimal | None] = []
-            for value in raw:
-                if value is None:
-                    out.append(None)
-                    continue
-                try:
-                    rounded = value.quantize(quantum, context=_FINAL)
-                except DecimalException:
-                    out.append(None)
-                    continue
-                out.append(rounded if rounded else abs(rounded))  # no "-0.00"
+            final = _FINAL
+            try:  # "r or r.copy_abs()": no "-0.00"; copy_abs never rounds
+                out = [
+                    None if v is None else ((r := v.quantize(quantum, context=final)) or r.copy_abs())
+                    for v in raw
+                ]
+            except DecimalException:  # a value too large for the final context: round it on its own
+                out = [None if v is None else _round(v, quantum) for v in raw]
             return out
 
     def for_plans(self, inputs: Inputs, plan_ids: Sequence[str]) -> dict[str, Decimal]:
         """The estimate of each plan by id (plans without one left out)."""
-        indexes = [self.index[pid] for pid in plan_ids if pid in self.index]
+        index = self.index
+        indexes = [index[pid] for pid in plan_ids if pid in index]
         values = self.values(inputs, indexes)
-        return {self.plans[i].id: v for i, v in zip(indexes, values, strict=True) if v is not None}
+        plans = self.plans
+        return {plans[i].id: v for i, v in zip(indexes, values, strict=True) if v is not None}
 
     def payload(self, plan: Plan, inputs: Inputs, value: Decimal) -> dict[str, Any]:
         """The wire form: ``{"value": 41.2, "explanation": "..."}`` (explanation when defined)."""
@@ -186,7 +198,7 @@ class EstimateCalculator:
             if vector is None:
                 vector = [self._scalar(node, inputs, p) for p in self.plans]
                 self._plan_vectors[id(node)] = vector
-            return [vector[i] for i in idx]
+            return vector if idx is self._every else [vector[i] for i in idx]
         if kind != _MIXED:
             return self._scalar(node, inputs, None)
         n = len(idx)
@@ -194,17 +206,17 @@ class EstimateCalculator:
             operand = self._eval(node.operand, inputs, idx)
             return [None if x is None else -x for x in operand] if isinstance(operand, list) else operand
         if isinstance(node, Binary):
-            return _lift2(
-                BINARY[node.op], self._eval(node.left, inputs, idx), self._eval(node.right, inputs, idx), n
-            )
+            left, right = self._eval(node.left, inputs, idx), self._eval(node.right, inputs, idx)
+            if node.op in _INLINE:
+                return _INLINE[node.op](left, right, n)
+            return _lift2(BINARY[node.op], left, right, n)
         assert isinstance(node, Call)  # noqa: S101 - the only other kind with children
         args = [self._eval(a, inputs, idx) for a in node.args]
         func = node.func
         if func in ("min", "max"):
             result = args[0]
-            pick = min if func == "min" else max
             for arg in args[1:]:
-                result = _lift2(lambda x, y: pick(x, y), result, arg, n)  # noqa: B023 - used at once
+                result = _pick(func == "min", result, arg, n)
             return result
         if func == "default":
             first, fallback = _spread(args[0], n), _spread(args[1], n)
@@ -213,7 +225,10 @@ class EstimateCalculator:
             cond, yes, no = (_spread(a, n) for a in args)
             return [None if c is None else (a if c else b) for c, a, b in zip(cond, yes, no, strict=True)]
         operand = _spread(args[0], n)
-        return [None if x is None else unary_function(func, x) for x in operand]
+        if func == "abs":
+            return [None if x is None else abs(x) for x in operand]
+        rounding = _ROUNDINGS[func]
+        return [None if x is None else x.to_integral_value(rounding=rounding) for x in operand]
 
     def _scalar(self, node: Expr, inputs: Inputs, plan: Plan | None) -> Value:
         """One value: constants and inputs (plan None), or everything for one plan."""
@@ -252,6 +267,14 @@ class EstimateCalculator:
         return unary_function(func, values[0])  # type: ignore[arg-type]
 
 
+def _round(value: Decimal, quantum: Decimal) -> Decimal:
+    """Half away from zero to ``quantum``, with as many digits as the value needs; no "-0"."""
+    digits = max(value.adjusted(), 0) - quantum.as_tuple().exponent + 2  # type: ignore[operator]
+    context = Context(prec=max(digits, _FINAL.prec), rounding=ROUND_HALF_UP)
+    rounded = value.quantize(quantum, context=context)
+    return rounded or rounded.copy_abs()
+
+
 def _children(node: Expr) -> tuple[Expr, ...]:
     if isinstance(node, Neg):
         return (node.operand,)
@@ -260,6 +283,63 @@ def _children(node: Expr) -> tuple[Expr, ...]:
     if isinstance(node, Call):
         return node.args
     return ()
+
+
+def _add(a: Value | Vector, b: Value | Vector, n: int) -> Value | Vector:
+    """``+`` over plans, written out (the hot case: no function call per plan)."""
+    if isinstance(a, list):
+        if isinstance(b, list):
+            return [None if x is None or y is None else x + y for x, y in zip(a, b, strict=True)]
+        return [None] * n if b is None else [None if x is None else x + b for x in a]
+    if isinstance(b, list):
+        return [None] * n if a is None else [None if y is None else a + y for y in b]
+    return None if a is None or b is None else a + b
+
+
+def _sub(a: Value | Vector, b: Value | Vector, n: int) -> Value | Vector:
+    if isinstance(a, list):
+        if isinstance(b, list):
+            return [None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)]
+        return [None] * n if b is None else [None if x is None else x - b for x in a]
+    if isinstance(b, list):
+        return [None] * n if a is None else [None if y is None else a - y for y in b]
+    return None if a is None or b is None else a - b
+
+
+def _mul(a: Value | Vector, b: Value | Vector, n: int) -> Value | Vector:
+    if isinstance(a, list):
+        if isinstance(b, list):
+            return [None if x is None or y is None else x * y for x, y in zip(a, b, strict=True)]
+        return [None] * n if b is None else [None if x is None else x * b for x in a]
+    if isinstance(b, list):
+        return [None] * n if a is None else [None if y is None else a * y for y in b]
+    return None if a is None or b is None else a * b
+
+
+_INLINE = {"+": _add, "-": _sub, "*": _mul}
+_ROUNDINGS = {"floor": ROUND_FLOOR, "ceil": ROUND_CEILING, "round": ROUND_HALF_UP}
+
+
+def _pick(smaller: bool, a: Value | Vector, b: Value | Vector, n: int) -> Value | Vector:
+    """min (``smaller``) or max over plans, written out: a function call per plan costs more."""
+    if not isinstance(a, list) and not isinstance(b, list):
+        if a is None or b is None:
+            return None
+        return min(a, b) if smaller else max(a, b)
+    if not isinstance(a, list):
+        a, b = b, a  # min and max are symmetric: the vector first
+    assert isinstance(a, list)  # noqa: S101
+    if isinstance(b, list):
+        if smaller:
+            return [
+                None if x is None or y is None else (y if y < x else x) for x, y in zip(a, b, strict=True)
+            ]
+        return [None if x is None or y is None else (y if y > x else x) for x, y in zip(a, b, strict=True)]
+    if b is None:
+        return [None] * n
+    if smaller:
+        return [None if x is None else (b if b < x else x) for x in a]
+    return [None if x is None else (b if b > x else x) for x in a]
 
 
 def _spread(value: Value | Vector, n: int) -> Vector:

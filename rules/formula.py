@@ -25,8 +25,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 MAX_FORMULA_LENGTH = 1000
 #: Parentheses and function calls nested deeper than this are a problem (each costs Python frames).
 MAX_NESTING = 40
-#: The deepest tree evaluated (a chain of 200 operators); evaluation recurses once per level.
-MAX_DEPTH = 200
+#: The deepest tree evaluated; evaluation recurses once per level. 1,000 characters make at most
+#: 500 levels (a flat chain like ``1+1+...``), so this only guards against a change of that limit.
+MAX_DEPTH = 500
 
 FUNCTIONS: dict[str, tuple[int, int | None]] = {  # name -> (fewest, most) arguments
     "min": (2, None),

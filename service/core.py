@@ -274,8 +274,13 @@ class Planwise:
     # -- publish ----------------------------------------------------------------------------
 
     async def _on_publish(self, old: LoadedVersion | None, new: LoadedVersion) -> None:
-        """Push the new version's result (and questionnaire if it changed) to every live session."""
-        questions_changed = old is None or old.questionnaire["questions"] != new.questionnaire["questions"]
+        """Push the new version's result (and questionnaire if it changed) to every live session.
+
+        "Changed" is anything but the version number: questions, the attribute schema, display, estimate.
+        """
+        questions_changed = old is None or _without_version(old.questionnaire) != _without_version(
+            new.questionnaire
+        )
         for session_id in self.hub.live_sessions():
             state = await self.store.get(session_id)
             if state is None:
@@ -289,6 +294,10 @@ class Planwise:
                     self.enrichment.submit(session_id, update)
             except ProtocolError as exc:
                 log.warning("could not re-evaluate session %s after publish: %s", session_id, exc.message)
+
+
+def _without_version(questionnaire: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in questionnaire.items() if k != "version"}
 
 
 def _is_current(state: SessionState, revision: int, selection_id: str | None) -> bool:

@@ -294,3 +294,24 @@ async def test_answers_that_no_longer_fit_a_new_version_are_kept_but_ignored(app
         after = await ws.expect("recommendationUpdates")
         assert after["version"] == 2 and after["answers"] == {"budget": 25, "dataUsage": "heavy"}
         assert [p["id"] for p in after["plans"]] == ["mid-20", "max-50"]
+
+
+async def test_a_publish_that_changes_only_the_estimate_or_display_resends_the_questionnaire(
+    app: Quart,
+) -> None:
+    from service.catalogues import publish
+
+    async with app.test_client().websocket("/ws") as raw:
+        ws = WS(raw)
+        await ws.opening({})
+        bundle = json.loads((Path(__file__).parent.parent / "fixtures/example.json").read_text())
+        bundle["estimate"]["label"] = "Cost of every line"
+        bundle["display"] = {"headline": ["dataGb", "network"]}
+        async with app.extensions["planwise_sessionmaker"]() as s, s.begin():
+            await publish(s, bundle, "new estimate label and headline", "test")
+        await app.extensions["planwise"].live.refresh()
+        questionnaire = await ws.expect("questionnaire")
+        assert questionnaire["version"] == 2
+        assert questionnaire["estimate"]["label"] == "Cost of every line"
+        assert questionnaire["display"] == {"headline": ["dataGb", "network"]}
+        assert "formula" not in questionnaire["estimate"] and "inputs" not in questionnaire["estimate"]

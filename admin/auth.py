@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import utcnow
+from service.ratelimit import WindowLimit, per_window
 
 from .models import StaffSession, StaffUser
 
@@ -139,43 +138,23 @@ class StaffAuthUser(AuthUser):
 
 
 class LoginLimiter:
-    """Failed sign-ins per account and per address in a sliding window (per process, in memory)."""
+    """Failed sign-ins per account and per address in a moving window (per app instance, in memory).
 
-    def __init__(
-        self, per_account: int = 5, per_address: int = 20, window: float = 900.0, max_keys: int = 100_000
-    ) -> None:
-        self.per_account = per_account
-        self.per_address = per_address
-        self.window = window
-        self.max_keys = max_keys
-        self._failures: dict[str, deque[float]] = {}
+    Both limits are ``limits`` moving windows: a lockout lasts until the oldest counted failure
+    leaves the window, whatever else is counted meanwhile (no table is cleared to make room).
+    """
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
+    def __init__(self, per_account: int = 5, per_address: int = 20, window: float = 900.0) -> None:
+        self.accounts = WindowLimit(per_window(per_account, window))
+        self.addresses = WindowLimit(per_window(per_address, window))
 
     def retry_after(self, account: str, address: str) -> float:
         """Seconds until a sign-in may be tried again, 0 when allowed now."""
-        now = time.monotonic()
-        wait = 0.0
-        for key, limit in (("a:" + account, self.per_account), ("ip:" + address, self.per_address)):
-            times = self._recent(key, now)
-            if len(times) >= limit:
-                wait = max(wait, times[-limit] + self.window - now)
-        return wait
+        return max(self.accounts.retry_after(account), self.addresses.retry_after(address))
 
     def failed(self, account: str, address: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) >= self.max_keys:  # bound memory under a spray of addresses
-            self._failures.clear()
-        for key in ("a:" + account, "ip:" + address):
-            self._failures.setdefault(key, deque()).append(now)
+        self.accounts.hit(account)
+        self.addresses.hit(address)
 
     def succeeded(self, account: str) -> None:
-        self._failures.pop("a:" + account, None)
+        self.accounts.clear(account)

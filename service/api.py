@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import Any
 
 import orjson
 from quart import Blueprint, Response, current_app, request
+from quart.blueprints import BlueprintSetupState
 from quart_schema import document_headers, document_querystring, document_request, document_response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .connection import TokenBucket
 from .core import Planwise
 from .errors import ProtocolError
 from .hub import STAGES
 from .origins import origin_allowed
+from .ratelimit import WindowLimit, per_second
 from .schemas import (
     AuthHeaders,
     ErrorReply,
@@ -33,7 +33,14 @@ from .ws import SESSION_COOKIE
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-_buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+RATE_LIMIT = "planwise_api_rate_limit"
+
+
+@bp.record_once
+def _init_rate_limit(state: BlueprintSetupState) -> None:
+    """Each app its own limit (PLANWISE_RATE_PER_SECOND, _BURST) per session and per new-session address."""
+    settings = state.app.config["PLANWISE"]
+    state.app.extensions[RATE_LIMIT] = WindowLimit(per_second(settings.rate_per_second, settings.rate_burst))
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -99,13 +106,8 @@ async def _body() -> dict[str, Any]:
 
 
 def _rate_limit(key: str) -> None:
-    settings = current_app.config["PLANWISE"]
-    bucket = _buckets.get(key)
-    if bucket is None:
-        bucket = _buckets[key] = TokenBucket(settings.rate_per_second, settings.rate_burst)
-        if len(_buckets) > 100_000:
-            _buckets.popitem(last=False)
-    if not bucket.take():
+    limit: WindowLimit = current_app.extensions[RATE_LIMIT]
+    if not limit.hit(key):
         raise ProtocolError("rate_limited", "Too many requests; slow down")
 
 

@@ -1,110 +1,130 @@
-"""Service configuration: ``PLANWISE_*`` environment variables (documented in docs/configuration.md)."""
+"""Service configuration: every ``PLANWISE_*`` environment variable (documented in docs/configuration.md).
+
+pydantic-settings reads and types them: a value that does not parse (``PLANWISE_GC_FREEZE=maybe``,
+``PLANWISE_RATE_BURST=lots``) or is out of range is refused at start, naming the variable.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 
+ENV_PREFIX = "PLANWISE_"
+MIN_SECRET_KEY_LENGTH = 32
+# Never echoed in an error message.
+_SECRET = frozenset({"database_url", "secret_key", "jwt_secret", "jwt_public_key"})
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=1)]
+# Comma-separated in the environment (``a,b``), a tuple in Python.
+Names = Annotated[tuple[str, ...], NoDecode]
+
 
 class ConfigError(ValueError):
-    """A configuration value is missing or malformed."""
+    """A configuration value is missing or malformed (the message names the variable)."""
 
 
-@dataclass
-class Settings:
+class Settings(BaseSettings):
     """Every setting with its default; environment variable = ``PLANWISE_`` + upper-case name."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False)
 
     database_url: str = ""
     secret_key: str = ""
-    allowed_origins: tuple[str, ...] = ()
+    allowed_origins: Names = ()
     jwt_secret: str = ""
     jwt_public_key: str = ""
     jwt_audience: str = ""
     jwt_issuer: str = ""
-    rules_engine: str = "durable"
-    engine_timeout: float = 2.0
-    session_max_age: int = 30 * 24 * 3600
-    max_frame_bytes: int = 64 * 1024
-    max_answers: int = 200
-    rate_per_second: float = 20.0
-    rate_burst: int = 40
-    rate_strikes: int = 20
-    outgoing_queue: int = 64
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
-    hello_timeout: float = 2.0
-    long_poll_max: float = 30.0
-    enrichers: tuple[str, ...] = ()
-    enrich_workers: int = 2
-    enrich_queue: int = 1000
-    enrich_timeout: float = 2.0
-    publish_poll_interval: float = 0.5
-    session_sync: str = "auto"
-    session_poll_interval: float = 0.5
-    evaluation_cache: int = 4096
+    rules_engine: Literal["durable", "reference"] = "durable"
+    engine_timeout: Seconds = 2.0
+    session_max_age: Count = 30 * 24 * 3600
+    max_frame_bytes: Count = 64 * 1024
+    max_answers: Count = 200
+    rate_per_second: Seconds = 20.0
+    rate_burst: Count = 40
+    rate_strikes: Annotated[int, Field(ge=0)] = 20
+    outgoing_queue: Count = 64
+    ping_interval: Seconds = 20.0
+    ping_timeout: Seconds = 20.0
+    hello_timeout: Seconds = 2.0
+    long_poll_max: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 30.0
+    close_timeout: Seconds = 5.0
+    enrichers: Names = ()
+    enrich_workers: Count = 2
+    enrich_queue: Count = 1000
+    enrich_timeout: Seconds = 2.0
+    publish_poll_interval: Seconds = 0.5
+    session_sync: Literal["auto", "notify", "poll", "off"] = "auto"
+    session_poll_interval: Seconds = 0.5
+    evaluation_cache: Annotated[int, Field(ge=0)] = 4096
     gc_freeze: bool = False
-    staff_session_hours: float = 8.0
+    staff_session_hours: Seconds = 8.0
     staff_cookie_secure: bool = False
-    impact_sessions: int = 1000
+    impact_sessions: Annotated[int, Field(ge=0)] = 1000
     demo_bundle: str = str(DATA_DIR / "demo-mobile.json")
     load_demo: bool = False
     auto_migrate: bool = True
 
+    @field_validator("allowed_origins", "enrichers", mode="before")
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-    ) -> Settings:
-        """Read ``PLANWISE_*`` variables, apply ``overrides`` (tests), fill generated defaults."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get("PLANWISE_" + f.name.upper())
-            if raw is not None:
-                values[f.name] = _convert(f.name, raw, getattr(cls(), f.name))
-        settings = cls(**values)
-        for key, value in (overrides or {}).items():
-            if not hasattr(settings, key):
-                raise ConfigError(f"unknown setting {key!r}")
-            setattr(settings, key, value)
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Read ``PLANWISE_*`` variables, apply ``overrides`` (lower-case names), fill generated defaults.
+
+        Raises ``ConfigError`` naming the variable of the first bad value (or the unknown override).
+        """
+        try:
+            settings = cls(**dict(overrides or {}))
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
         settings.finish()
         return settings
 
     def finish(self) -> None:
-        """Derive defaults that depend on other settings and check the values."""
+        """Derive defaults that depend on other settings and check the values together."""
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{DATA_DIR / 'planwise.db'}"
         if not self.secret_key:
             self.secret_key = persistent_secret(_sqlite_dir(self.database_url) / "secret_key")
-        if self.rules_engine not in ("durable", "reference"):
-            raise ConfigError("PLANWISE_RULES_ENGINE must be 'durable' or 'reference'")
-        if self.session_sync not in ("auto", "notify", "poll", "off"):
-            raise ConfigError("PLANWISE_SESSION_SYNC must be 'auto', 'notify', 'poll' or 'off'")
         if self.session_sync == "notify" and not self.database_url.startswith("postgresql"):
             raise ConfigError("PLANWISE_SESSION_SYNC=notify needs PostgreSQL (use 'poll' on SQLite)")
-        if len(self.secret_key) < 32:
-            raise ConfigError("PLANWISE_SECRET_KEY must be at least 32 characters")
+        if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"PLANWISE_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
+                f"(it has {len(self.secret_key)})"
+            )
 
 
-def _convert(name: str, raw: str, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, tuple):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-    except ValueError as exc:
-        raise ConfigError(f"PLANWISE_{name.upper()}: {raw!r} is not a valid value") from exc
-    return raw
+def _describe(exc: ValidationError) -> str:
+    """One line: for each problem, the variable, the value (unless secret) and what is wrong."""
+    return "; ".join(_problem(error) for error in exc.errors(include_url=False))
+
+
+def _problem(error: ErrorDetails) -> str:
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting {name!r}"
+    variable = ENV_PREFIX + name.upper()
+    if name in _SECRET:
+        return f"{variable}: {error['msg']}"
+    value = error.get("input")
+    return f"{variable}={value if isinstance(value, str) else repr(value)}: {error['msg']}"
 
 
 def _sqlite_dir(url: str) -> Path:

@@ -4,22 +4,29 @@ uvicorn closes a connection after a ping timeout or a server-side close with
 ``transport.close()``, which waits for the send buffer to drain; a peer that never reads again
 never drains it, so the socket, its buffers and its handler stayed alive indefinitely (found by
 ``tests/service/test_real_server.py``). Here a close that has not finished after
-``PLANWISE_CLOSE_TIMEOUT`` seconds aborts the transport.
+``PLANWISE_CLOSE_TIMEOUT`` seconds (``Settings.close_timeout``) aborts the transport.
 """
 
 from __future__ import annotations
 
-import os
-from asyncio import BaseTransport
-from typing import Any
+from asyncio import BaseTransport, Protocol
+from functools import partial
+from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-CLOSE_TIMEOUT = float(os.environ.get("PLANWISE_CLOSE_TIMEOUT", "5"))
+from .config import Settings
+
+DEFAULT_CLOSE_TIMEOUT: float = Settings.model_fields["close_timeout"].default
 
 
 class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
     """Aborts connections whose closing handshake cannot complete in time."""
+
+    def __init__(self, *args: Any, close_timeout: float = DEFAULT_CLOSE_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Not ``close_timeout``: uvicorn's own (10 s) waits for the peer's close frame.
+        self.abort_timeout = close_timeout
 
     def connection_made(self, transport: BaseTransport) -> None:
         self._planwise_lost = False
@@ -43,8 +50,13 @@ class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
     def _abort_later(self) -> None:
         if not self._planwise_abort_scheduled:
             self._planwise_abort_scheduled = True
-            self.loop.call_later(CLOSE_TIMEOUT, self._abort)
+            self.loop.call_later(self.abort_timeout, self._abort)
 
     def _abort(self) -> None:
         if not self._planwise_lost:
             self.transport.abort()
+
+
+def dropping_protocol(close_timeout: float) -> type[Protocol]:
+    """The protocol for ``uvicorn.run(ws=...)`` (a partial, so that spawned workers can unpickle it)."""
+    return cast(type[Protocol], partial(DroppingWebSocketProtocol, close_timeout=close_timeout))

@@ -7,6 +7,7 @@ from datetime import timedelta
 from quart import Quart
 from sqlalchemy import select, update
 
+from admin.auth import LoginLimiter
 from admin.models import AuditEntry, StaffSession, StaffUser
 from service.db.models import utcnow
 from tests.admin.conftest import PASSWORD, Browser, add_user, signed_in
@@ -170,3 +171,18 @@ async def test_sign_in_and_out_are_audited(app: Quart, viewer: Browser) -> None:
     async with app.extensions["planwise_sessionmaker"]() as db:
         actions = [e.action for e in (await db.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars()]
     assert actions == ["login", "logout", "login_failed"]
+
+
+def test_a_spray_of_failed_logins_does_not_lift_a_lockout() -> None:
+    """100,000+ other failing accounts and addresses never reset a lockout (no table is cleared)."""
+    limiter = LoginLimiter()
+    for _ in range(5):
+        limiter.failed("ann@example.com", "192.0.2.1")
+    assert limiter.retry_after("ann@example.com", "198.51.100.7") > 0
+    for i in range(100_001):
+        limiter.failed(f"spray{i}@example.com", f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}")
+    wait = limiter.retry_after("ann@example.com", "198.51.100.7")
+    assert 800 < wait <= 900  # still locked out for (almost) the whole window
+    assert limiter.retry_after("bob@example.com", "198.51.100.7") == 0
+    limiter.succeeded("ann@example.com")
+    assert limiter.retry_after("ann@example.com", "198.51.100.7") == 0

@@ -9,6 +9,7 @@ from quart import Quart
 from quart_auth import QuartAuth
 
 from service.config import Settings
+from service.runtime import NotServing, get_runtime
 
 log = logging.getLogger(__name__)
 # Admin forms carry whole bundles (import, rule JSON): more than the public API's frame-sized limit.
@@ -75,8 +76,9 @@ def init_app(app: Quart) -> None:
     async def hint_first_user() -> None:
         from .users import count_users
 
-        maker = app.extensions.get("planwise_sessionmaker")
-        if maker is None:
+        try:
+            maker = get_runtime(app).sessions
+        except NotServing:
             return
         async with maker() as session:
             if await count_users(session) == 0:

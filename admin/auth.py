@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import utcnow
+from service.runtime import get_runtime
 from service.ratelimit import WindowLimit, per_window
 
 from .models import StaffSession, StaffUser
@@ -127,7 +128,7 @@ class StaffAuthUser(AuthUser):
             if self.auth_id:
                 from quart import current_app
 
-                maker = current_app.extensions["planwise_sessionmaker"]
+                maker = get_runtime().sessions
                 async with maker() as session:
                     self._staff = await staff_for_token(session, self.auth_id)
         return self._staff

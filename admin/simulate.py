@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from quart import current_app
 from werkzeug.datastructures import MultiDict
 
 from rules.answers import validate_answers
@@ -15,6 +14,7 @@ from rules.model import Catalogue
 from .estimates import Tools
 from .forms_catalogue import parse_number
 from .scenarios import Simulation, enriched_simulation, simulate
+from .web import control
 
 PREFIX = "q_"
 
@@ -74,16 +74,15 @@ class Side:
 
 async def live_side(answers: dict[str, Any]) -> Side:
     """The live version, evaluated by the running service's own engine."""
-    planwise: Any = current_app.extensions.get("planwise")
-    loaded = planwise.live.current if planwise is not None else None
+    loaded = control().live_version()
     if loaded is None:
         return Side("Live", None, None, "Nothing is published yet.")
     clean, problems = validate_answers(loaded.catalogue, answers)
     clean = {k: v for k, v in clean.items() if v is not None}
     try:
-        evaluation = await planwise.recommender.engine.evaluate(loaded.version, clean)
+        evaluation = await control().evaluate_live(loaded, clean)
         part = loaded.matcher.match(evaluation, clean)
-        calc = getattr(loaded, "estimate", None)  # compiled once per version by the service
+        calc = loaded.estimate  # compiled once per version by the service
         tools = (
             Tools(loaded.catalogue, loaded.matcher, calc) if calc is not None else Tools.of(loaded.catalogue)
         )

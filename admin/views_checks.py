@@ -8,12 +8,11 @@ from typing import Any
 
 from quart import render_template, request
 from quart.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from rules.errors import CatalogueInvalid
 from rules.model import Catalogue
 from rules.validator import load_catalogue
-from service.db.models import PlanSession
+from service.control import recent_answers
 
 from . import drafts
 from .blueprint import bp
@@ -117,8 +116,7 @@ async def impact() -> ResponseReturnValue:
         elif draft is None:
             note = "The draft has problems: fix them first."
         elif "run" in request.args:
-            query = select(PlanSession.answers).order_by(PlanSession.updated_at.desc()).limit(limit)
-            rows = [a for a in (await db.execute(query)).scalars() if isinstance(a, dict) and a]
+            rows = await recent_answers(db, limit)
             result = await asyncio.to_thread(_replay, rows, live, draft)
     return await render_template(
         "admin/impact.html", limit=limit, result=result, note=note, title="Impact preview"

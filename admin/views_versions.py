@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from quart import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from quart import Response, abort, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from rules.errors import CatalogueInvalid
@@ -19,7 +19,7 @@ from .blueprint import bp
 from .forms import ImportForm, PublishForm, RollbackForm
 from .links import problem_link
 from .roles import requires
-from .web import log, maker, staff
+from .web import control, log, maker, staff
 
 log_ = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -27,13 +27,7 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 async def _switch_live() -> None:
     """Make the running service serve the newest version now (the watcher would within a poll)."""
-    planwise = current_app.extensions.get("planwise")
-    if planwise is None:
-        return
-    try:
-        await planwise.live.refresh()
-    except Exception:  # the watcher retries; the publish itself is committed
-        log_.exception("live refresh after publish failed")
+    await control().switch_live()
 
 
 async def _checks(state: drafts.DraftState) -> tuple[list[dict[str, str]], list[scenarios.ScenarioResult]]:

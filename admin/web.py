@@ -14,6 +14,8 @@ from wtforms.csrf.session import SessionCSRF
 from wtforms.meta import DefaultMeta
 
 from service.config import Settings
+from service.control import ServiceControl
+from service.runtime import NotServing, Runtime, get_runtime
 
 from . import audit
 from .auth import LoginLimiter, Staff
@@ -43,10 +45,21 @@ def state() -> AdminState:
     return cast(AdminState, current_app.extensions["planwise_admin"])
 
 
-def maker() -> async_sessionmaker[AsyncSession]:
-    if "planwise_sessionmaker" not in current_app.extensions:
+def runtime() -> Runtime:
+    """The running service (503 when it is not serving)."""
+    try:
+        return get_runtime()
+    except NotServing:
         abort(503)
-    return cast(async_sessionmaker[AsyncSession], current_app.extensions["planwise_sessionmaker"])
+
+
+def maker() -> async_sessionmaker[AsyncSession]:
+    return runtime().sessions
+
+
+def control() -> ServiceControl:
+    """What the admin may ask of the running service (service/control.py)."""
+    return runtime().control
 
 
 def csrf_meta() -> dict[str, Any]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import orjson
-from quart import Blueprint, Response, current_app, render_template
+from quart import Blueprint, Response, render_template
+
+from .runtime import NotServing, get_runtime
 
 bp = Blueprint("public", __name__)
 
@@ -15,7 +17,9 @@ async def index() -> str:
 
 @bp.get("/healthz")
 async def health() -> Response:
-    planwise = current_app.extensions.get("planwise")
-    live = planwise.live.current if planwise else None
+    try:
+        live = get_runtime().planwise.live.current
+    except NotServing:
+        live = None
     body = {"ok": live is not None, "version": live.version if live else None}
     return Response(orjson.dumps(body), 200 if live else 503, mimetype="application/json")

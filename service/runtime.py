@@ -6,15 +6,17 @@ import asyncio
 import gc
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from quart import Quart
-from sqlalchemy.ext.asyncio import AsyncEngine
+from quart import Quart, current_app
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from rules.engine import make_engine
 
 from .catalogues import live_version, publish
 from .config import Settings
+from .control import ServiceControl
 from .core import Planwise
 from .db.engine import Migrate, create_db_engine, sessionmaker
 from .enrich import Enrichment, load_enrichers
@@ -22,11 +24,37 @@ from .hub import Hub
 from .live import LiveCatalogue
 from .recommend import Recommender
 from .store import SessionStore
-from .sync import make_feed
+from .sync import ChangeFeed, make_feed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Migrate", "init_runtime", "load_demo_if_empty"]
+__all__ = ["Migrate", "Runtime", "get_runtime", "init_runtime", "load_demo_if_empty"]
+
+_KEY = "planwise"  # the one entry of app.extensions this layer owns
+
+
+@dataclass
+class Runtime:
+    """Everything long-lived of one running app, typed; created in ``before_serving``."""
+
+    settings: Settings
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    planwise: Planwise
+    control: ServiceControl
+    feed: ChangeFeed | None
+
+
+class NotServing(RuntimeError):
+    """The app is not serving (before ``before_serving`` or after ``after_serving``)."""
+
+
+def get_runtime(app: Quart | None = None) -> Runtime:
+    """The running app's :class:`Runtime` (``current_app`` by default)."""
+    found = (app or current_app).extensions.get(_KEY)
+    if not isinstance(found, Runtime):
+        raise NotServing("the app is not serving")
+    return found
 
 
 def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
@@ -69,7 +97,9 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         )
         if feed is not None:
             await feed.start()
-        app.extensions["planwise"] = planwise
+        app.extensions[_KEY] = Runtime(
+            settings, db, sessionmaker(db), planwise, ServiceControl(live, recommender), feed
+        )
         # Everything loaded so far lives as long as the process: keep it out of the garbage
         # collector's full passes (they caused the p99 latency spikes under load).
         if settings.gc_freeze:
@@ -77,24 +107,20 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             gc.freeze()
             # Fewer, larger young collections: each answer allocates a burst of short-lived objects.
             gc.set_threshold(50_000, 50, 100)
-        app.extensions["planwise_feed"] = feed
-        app.extensions["planwise_db"] = db
-        app.extensions["planwise_sessionmaker"] = sessionmaker(db)
 
     @app.after_serving
     async def stop() -> None:
-        feed = app.extensions.pop("planwise_feed", None)
-        if feed is not None:
-            await feed.stop()
-        planwise: Planwise | None = app.extensions.pop("planwise", None)
-        if planwise is not None:
-            await planwise.stop()
-            await planwise.enrichment.stop()
-            await planwise.store.stop()
-            await planwise.live.stop()
-        db = app.extensions.pop("planwise_db", None)
-        if db is not None:
-            await db.dispose()
+        runtime = app.extensions.pop(_KEY, None)
+        if not isinstance(runtime, Runtime):
+            return
+        if runtime.feed is not None:
+            await runtime.feed.stop()
+        planwise = runtime.planwise
+        await planwise.stop()
+        await planwise.enrichment.stop()
+        await planwise.store.stop()
+        await planwise.live.stop()
+        await runtime.db.dispose()
 
 
 async def load_demo_if_empty(db: AsyncEngine, path: Path) -> int | None:

@@ -6,6 +6,7 @@ from quart import Blueprint, abort, current_app, websocket
 
 from .connection import WsSession
 from .origins import origin_allowed
+from .runtime import get_runtime
 
 bp = Blueprint("ws", __name__)
 
@@ -18,7 +19,7 @@ async def ws() -> None:
     if not origin_allowed(websocket.headers.get("Origin"), websocket.host, settings.allowed_origins):
         abort(403)
     token = websocket.args.get("token") or websocket.cookies.get(SESSION_COOKIE)
-    session = WsSession(current_app.extensions["planwise"], settings, token)
+    session = WsSession(get_runtime().planwise, settings, token)
     await websocket.accept()
 
     async def send(data: bytes | str) -> None:

@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy 2 models of the service. Schema changes: service/migrations/versions (planwise.migrate)."""
+"""Typed SQLAlchemy 2 models of the service; schema changes: service/migrations/versions."""
 
 from __future__ import annotations
 

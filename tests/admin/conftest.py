@@ -13,6 +13,7 @@ from quart.typing import TestClientProtocol
 
 from admin.users import create_user
 from planwise.app import create_app
+from service.runtime import get_runtime
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXAMPLE = FIXTURES / "example.json"
@@ -46,7 +47,7 @@ async def app(settings: dict[str, Any]) -> AsyncIterator[Quart]:
 
 
 async def add_user(app: Quart, email: str, role: str, password: str = PASSWORD) -> None:
-    async with app.extensions["planwise_sessionmaker"]() as db, db.begin():
+    async with get_runtime(app).sessions() as db, db.begin():
         await create_user(db, email, role, password)
 
 

@@ -11,6 +11,7 @@ from admin.auth import LoginLimiter
 from admin.models import AuditEntry, StaffSession, StaffUser
 from service.db.models import utcnow
 from tests.admin.conftest import PASSWORD, Browser, add_user, signed_in
+from service.runtime import get_runtime
 
 
 def cookies(b: Browser) -> dict[str, str]:
@@ -20,7 +21,7 @@ def cookies(b: Browser) -> dict[str, str]:
 
 async def test_password_is_stored_as_argon2(app: Quart) -> None:
     await add_user(app, "Ann@Example.com", "editor")
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         user = (await db.execute(select(StaffUser))).scalar_one()
     assert user.email == "ann@example.com"
     assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
@@ -63,7 +64,7 @@ async def test_wrong_password_and_unknown_account_look_the_same(app: Quart, brow
 
 async def test_disabled_account_cannot_sign_in(app: Quart, browser: Browser) -> None:
     await add_user(app, "ann@example.com", "viewer")
-    async with app.extensions["planwise_sessionmaker"]() as db, db.begin():
+    async with get_runtime(app).sessions() as db, db.begin():
         await db.execute(update(StaffUser).values(active=False))
     assert (await browser.login("ann@example.com")).status_code == 401
 
@@ -71,13 +72,13 @@ async def test_disabled_account_cannot_sign_in(app: Quart, browser: Browser) -> 
 async def test_cookie_lifetime_follows_settings(app: Quart, viewer: Browser) -> None:
     ext = app.extensions["QUART_AUTH"][0]
     assert ext.duration == 8 * 3600 and ext.cookie_http_only and ext.cookie_path == "/admin"
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         row = (await db.execute(select(StaffSession))).scalar_one()
     assert timedelta(hours=7.9) < row.expires_at - row.created_at <= timedelta(hours=8)
 
 
 async def test_expired_session_is_refused(app: Quart, viewer: Browser) -> None:
-    async with app.extensions["planwise_sessionmaker"]() as db, db.begin():
+    async with get_runtime(app).sessions() as db, db.begin():
         await db.execute(update(StaffSession).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert (await viewer.get("/admin/")).status_code == 302
 
@@ -168,7 +169,7 @@ async def test_login_form_needs_csrf_too(app: Quart) -> None:
 async def test_sign_in_and_out_are_audited(app: Quart, viewer: Browser) -> None:
     await viewer.post("/admin/logout")
     await Browser(app).login("viewer@example.com", "wrong-password")
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         actions = [e.action for e in (await db.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars()]
     assert actions == ["login", "logout", "login_failed"]
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from service.db.models import PlanSession
+from service.runtime import get_runtime
 from tests.admin.conftest import Browser
 from tests.admin.test_drafts import plan_form, rule_form
 from tests.admin.test_publish import versions
@@ -26,14 +27,14 @@ async def test_audit_log_lists_filters_and_shows_before_after(app: Quart, editor
     assert "plans/basic-5" in by_target
     nobody = await editor.text("/admin/audit?actor=nobody")
     assert "Nothing matches." in nobody
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         last = (await db.execute(text("SELECT max(id) FROM audit_log"))).scalar_one()
     entry = await editor.text(f"/admin/audit/{last}")
     assert "9.99" in entry and "7.49" in entry
 
 
 async def test_audit_log_cannot_be_changed(app: Quart, editor: Browser) -> None:
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
             with pytest.raises(DBAPIError, match="append-only"):
                 async with db.begin():
@@ -153,7 +154,7 @@ async def test_scenario_form_errors_keep_input(app: Quart, editor: Browser) -> N
 
 
 async def test_impact_preview_counts_changed_top_plans(app: Quart, editor: Browser) -> None:
-    async with app.extensions["planwise_sessionmaker"]() as db, db.begin():
+    async with get_runtime(app).sessions() as db, db.begin():
         db.add(PlanSession(id="s1", answers={"dataUsage": "heavy", "budget": 30}, revision=1))
         db.add(PlanSession(id="s2", answers={"dataUsage": "light"}, revision=1))
         db.add(PlanSession(id="s3", answers={}, revision=0))

@@ -10,17 +10,18 @@ from sqlalchemy import select
 from admin.models import AuditEntry
 from service.catalogues import live_version
 from service.db.models import CatalogueVersion, Draft
+from service.runtime import get_runtime
 from tests.admin.conftest import Browser
 
 
 async def draft_bundle(app: Quart) -> dict[str, Any] | None:
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         row = await db.get(Draft, 1)
         return row.bundle if row is not None else None
 
 
 async def live_bundle(app: Quart) -> dict[str, Any]:
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         number = await live_version(db)
         row = await db.get(CatalogueVersion, number)
         assert row is not None
@@ -62,7 +63,7 @@ async def test_changing_a_price_starts_a_draft_and_leaves_live_alone(app: Quart,
     assert (await live_bundle(app))["plans"][0]["attributes"]["monthlyPrice"] == 9.99
     page = await editor.text("/admin/draft/plans/0")
     assert "Plan basic-5 saved." in page and 'value="7.49"' in page
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         entries = list((await db.execute(select(AuditEntry).where(AuditEntry.action != "login"))).scalars())
     assert [e.action for e in entries] == ["draft_start", "draft_change"]
     assert entries[1].target == "plans/basic-5" and entries[1].actor == "editor@example.com"

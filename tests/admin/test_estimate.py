@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from admin.models import AuditEntry
 from service.db.models import PlanSession
+from service.runtime import get_runtime
 from tests.admin.conftest import Browser
 from tests.admin.formparse import form_fields
 from tests.admin.test_checks import sim_url
@@ -74,7 +75,7 @@ async def test_editing_and_saving_an_estimate(app: Quart, editor: Browser) -> No
     assert draft is not None
     assert draft["estimate"] == ESTIMATE
     assert draft["display"] == {"headline": ["monthlyPrice", "dataGb"]}
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         entry = (await db.execute(select(AuditEntry).where(AuditEntry.target == "estimate"))).scalar_one()
     assert entry.after["estimate"]["formula"] == FORMULA
     assert entry.before["estimate"]["formula"] == "plan.monthlyPrice * lines"
@@ -202,7 +203,7 @@ async def test_simulator_shows_estimates_and_ranks_by_them(app: Quart, editor: B
 
 
 async def test_diff_and_impact_show_the_estimate(app: Quart, editor: Browser) -> None:
-    async with app.extensions["planwise_sessionmaker"]() as db, db.begin():
+    async with get_runtime(app).sessions() as db, db.begin():
         db.add(PlanSession(id="s1", answers={"dataUsage": "light"}, revision=1))
         db.add(PlanSession(id="s2", answers={"dataUsage": "heavy"}, revision=1))
     assert (await save_estimate(editor)).status_code == 302

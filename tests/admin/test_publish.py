@@ -12,17 +12,18 @@ from werkzeug.datastructures import FileStorage
 
 from admin.models import AuditEntry
 from service.db.models import CatalogueVersion, Draft
+from service.runtime import get_runtime
 from tests.admin.conftest import EXAMPLE, Browser, signed_in
 from tests.admin.test_drafts import draft_bundle, plan_form, rule_form
 
 
 async def versions(app: Quart) -> list[CatalogueVersion]:
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         return list((await db.execute(select(CatalogueVersion).order_by(CatalogueVersion.id))).scalars())
 
 
 async def audit_actions(app: Quart) -> list[str]:
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         return [e.action for e in (await db.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars()]
 
 
@@ -36,7 +37,7 @@ async def test_publish_switches_live_at_once(app: Quart, publisher: Browser) -> 
     assert [r.id for r in rows] == [1, 2]
     assert rows[1].message == "Cheaper Basic 5" and rows[1].created_by == "publisher@example.com"
     assert rows[1].bundle["plans"][0]["attributes"]["monthlyPrice"] == 7.49
-    assert app.extensions["planwise"].live.current.version == 2  # no waiting for the watcher
+    assert get_runtime(app).planwise.live.current.version == 2  # no waiting for the watcher
     assert await draft_bundle(app) is None
     history = await publisher.text("/admin/versions")
     assert "Cheaper Basic 5" in history and "publisher@example.com" in history
@@ -96,7 +97,7 @@ async def test_rollback_publishes_a_copy(app: Quart, publisher: Browser) -> None
     assert [r.id for r in rows] == [1, 2, 3]
     assert rows[2].copied_from == 1 and rows[2].bundle == rows[0].bundle
     assert rows[2].message == "Rollback to version 1: Price was wrong"
-    assert app.extensions["planwise"].live.current.version == 3
+    assert get_runtime(app).planwise.live.current.version == 3
     assert "rollback" in await audit_actions(app)
     editor = await signed_in(app, "editor", "ed@example.com")
     assert (await editor.post("/admin/versions/1/rollback", {"message": "x"})).status_code == 403
@@ -156,7 +157,7 @@ async def test_export_version(app: Quart, viewer: Browser) -> None:
 
 async def test_draft_changed_meanwhile_is_not_published_blindly(app: Quart, publisher: Browser) -> None:
     await publisher.post("/admin/draft/plans/0", plan_form(attr_monthlyPrice="7.49"))
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         assert await db.get(Draft, 1) is not None
     response = await publisher.post("/admin/publish", {"message": "ok"})
     assert response.status_code == 302

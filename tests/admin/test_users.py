@@ -6,11 +6,12 @@ from quart import Quart
 from sqlalchemy import select
 
 from admin.models import AuditEntry, StaffUser
+from service.runtime import get_runtime
 from tests.admin.conftest import Browser, signed_in
 
 
 async def user_id(app: Quart, email: str) -> int:
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         return int((await db.execute(select(StaffUser.id).where(StaffUser.email == email))).scalar_one())
 
 
@@ -33,7 +34,7 @@ async def test_admin_adds_and_changes_staff(app: Quart, admin: Browser) -> None:
     assert (await ed.post("/admin/draft/settings", {"name": "x"})).status_code == 403  # now a viewer
     await admin.post(f"/admin/users/{uid}", {"role": "viewer"})  # unchecked: disabled
     assert (await Browser(app).login("ed@example.com", "p" * 12)).status_code == 401
-    async with app.extensions["planwise_sessionmaker"]() as db:
+    async with get_runtime(app).sessions() as db:
         entries = list(
             (await db.execute(select(AuditEntry).where(AuditEntry.action == "staff_change"))).scalars()
         )

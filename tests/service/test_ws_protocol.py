@@ -11,6 +11,8 @@ import jwt
 import pytest
 from quart import Quart
 
+from service.runtime import get_runtime
+
 from .conftest import WS, settings_for
 
 
@@ -259,9 +261,9 @@ async def test_publish_pushes_new_version_to_live_sessions(app: Quart) -> None:
         )
         bundle["plans"][1]["attributes"]["monthlyPrice"] = 5.0
         bundle["questions"][0]["text"] = "How much data?"
-        async with app.extensions["planwise_sessionmaker"]() as s, s.begin():
+        async with get_runtime(app).sessions() as s, s.begin():
             await publish(s, bundle, "cheaper max-50", "test")
-        await app.extensions["planwise"].live.refresh()
+        await get_runtime(app).planwise.live.refresh()
         questionnaire = await ws.expect("questionnaire")
         assert questionnaire["version"] == 2 and questionnaire["questions"][0]["text"] == "How much data?"
         after = await ws.expect("recommendationUpdates")
@@ -287,9 +289,9 @@ async def test_answers_that_no_longer_fit_a_new_version_are_kept_but_ignored(app
             "options": [{"value": "low", "label": "Low"}, {"value": "high", "label": "High"}],
         }
         bundle["rules"] = [r for r in bundle["rules"] if r["id"] != "budget-cap"]
-        async with app.extensions["planwise_sessionmaker"]() as s, s.begin():
+        async with get_runtime(app).sessions() as s, s.begin():
             await publish(s, bundle, "budget as a choice", "test")
-        await app.extensions["planwise"].live.refresh()
+        await get_runtime(app).planwise.live.refresh()
         await ws.expect("questionnaire")
         after = await ws.expect("recommendationUpdates")
         assert after["version"] == 2 and after["answers"] == {"budget": 25, "dataUsage": "heavy"}
@@ -307,9 +309,9 @@ async def test_a_publish_that_changes_only_the_estimate_or_display_resends_the_q
         bundle = json.loads((Path(__file__).parent.parent / "fixtures/example.json").read_text())
         bundle["estimate"]["label"] = "Cost of every line"
         bundle["display"] = {"headline": ["dataGb", "network"]}
-        async with app.extensions["planwise_sessionmaker"]() as s, s.begin():
+        async with get_runtime(app).sessions() as s, s.begin():
             await publish(s, bundle, "new estimate label and headline", "test")
-        await app.extensions["planwise"].live.refresh()
+        await get_runtime(app).planwise.live.refresh()
         questionnaire = await ws.expect("questionnaire")
         assert questionnaire["version"] == 2
         assert questionnaire["estimate"]["label"] == "Cost of every line"

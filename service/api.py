@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Quart, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
-from quart_schema import document_headers, document_querystring, document_request, document_response
+from quart_schema import (
+    DataSource,
+    QuartSchema,
+    document_headers,
+    document_querystring,
+    document_request,
+    document_response,
+)
+from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .core import Planwise
@@ -16,7 +23,6 @@ from .errors import ProtocolError
 from .hub import STAGES
 from .origins import origin_allowed
 from .ratelimit import WindowLimit, per_second
-from .runtime import get_runtime
 from .schemas import (
     AuthHeaders,
     ErrorReply,
@@ -29,6 +35,8 @@ from .schemas import (
     Update,
     UpdatesQuery,
     UserResponse,
+    parse,
+    user_response_model,
 )
 from .ws import SESSION_COOKIE
 
@@ -38,10 +46,26 @@ RATE_LIMIT = "planwise_api_rate_limit"
 
 
 @bp.record_once
-def _init_rate_limit(state: BlueprintSetupState) -> None:
-    """Each app its own limit (PLANWISE_RATE_PER_SECOND, _BURST) per session and per new-session address."""
+def _init_app(state: BlueprintSetupState) -> None:
+    """Per app: the rate limit (PLANWISE_RATE_PER_SECOND, _BURST) and the documented answer limit."""
     settings = state.app.config["PLANWISE"]
     state.app.extensions[RATE_LIMIT] = WindowLimit(per_second(settings.rate_per_second, settings.rate_burst))
+    schema = state.app.extensions.get("QUART_SCHEMA")
+    if schema is not None:
+        schema.openapi_provider = _Documented(cast(Quart, state.app), schema, settings.max_answers)
+
+
+class _Documented(OpenAPIProvider):
+    """OpenAPI with the limits this app enforces: ``userResponse`` as validated (PLANWISE_MAX_ANSWERS)."""
+
+    def __init__(self, app: Quart, extension: QuartSchema, max_answers: int) -> None:
+        super().__init__(app, extension)
+        self._user_response = user_response_model(max_answers)
+
+    def build_request_body(
+        self, model: type[Any], source: DataSource
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        return super().build_request_body(self._user_response if model is UserResponse else model, source)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -89,7 +113,7 @@ async def check_origin() -> Response | None:
 
 
 def _planwise() -> Planwise:
-    planwise: Planwise = get_runtime().planwise
+    planwise: Planwise = current_app.extensions["planwise"]
     return planwise
 
 
@@ -147,12 +171,10 @@ def _with_cookie(response: Response, token: str) -> Response:
 @document_response(ErrorReply, 401)
 async def create_session() -> Response:
     """Start a session (or resume the host-site user's latest one with ``authToken``)."""
-    body = await _body()
-    if not set(body) <= {"authToken"}:
-        raise ProtocolError("invalid_message", "The body is {authToken?}")
+    body = parse(NewSession, await _body(), "The body {authToken?}:")
     _rate_limit("new:" + (request.remote_addr or ""))
     planwise = _planwise()
-    opened = await planwise.open(None, body.get("authToken"))
+    opened = await planwise.open(None, body.authToken)
     payload = planwise.session_payload(opened.state, opened.resumed)
     return _with_cookie(_json(payload, 201), payload["token"])
 
@@ -210,38 +232,15 @@ async def delete_responses(session_id: str) -> Response:
 async def get_updates(session_id: str) -> Response:
     """Long poll: the newest update later than (after, version, stage), or 204 after ``wait``."""
     state = await _session(session_id)
-    after = _int_arg("after", -1, -1)
-    version = _int_arg("version", 0, 0)
-    stage = request.args.get("stage", "rules")
-    if stage not in STAGES:
-        raise ProtocolError("invalid_message", "'stage' must be 'rules' or 'enriched'")
-    try:
-        wait = float(request.args.get("wait", "25"))
-    except ValueError as exc:
-        raise ProtocolError("invalid_message", "'wait' must be a number of seconds") from exc
-    if not math.isfinite(wait) or wait < 0:
-        raise ProtocolError("invalid_message", "'wait' must be a number of seconds")
-    wait = min(wait, current_app.config["PLANWISE"].long_poll_max)
+    query = parse(UpdatesQuery, request.args.to_dict(), "The query")
+    wait = min(query.wait, current_app.config["PLANWISE"].long_poll_max)
     planwise = _planwise()
     if planwise.hub.latest(state.id) is None:
         await planwise.current_update(state)
-    update = await planwise.hub.wait_for(state.id, (after, version, STAGES[stage]), wait)
+    update = await planwise.hub.wait_for(state.id, (query.after, query.version, STAGES[query.stage]), wait)
     if update is None:
         return Response("", 204)
     return _json(update)
-
-
-def _int_arg(name: str, default: int, minimum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ProtocolError("invalid_message", f"'{name}' must be an integer") from exc
-    if value < minimum or value > 2**53:
-        raise ProtocolError("invalid_message", f"'{name}' must be at least {minimum}")
-    return value
 
 
 @bp.post("/sessions/<session_id>/selection")

@@ -16,12 +16,12 @@ from .errors import ProtocolError
 from .hub import Hub, Subscriber, frame
 from .live import LiveCatalogue, LoadedVersion
 from .recommend import Recommender
+from .schemas import OneAnswer, SelectPlan, parse, user_response_model
 from .store import Conflict, SessionState, SessionStore
 from .tokens import Tokens
 
 log = logging.getLogger(__name__)
 
-MAX_KEY_LENGTH = 200
 # Attempts at committing one message when other processes keep winning the same session's revision.
 MAX_CONFLICT_RETRIES = 20
 
@@ -54,6 +54,7 @@ class Planwise:
         self.hub = hub
         self.enrichment = enrichment
         self.tokens = Tokens(settings)
+        self._user_response = user_response_model(settings.max_answers)
         self._refreshing: set[asyncio.Task[None]] = set()
         live.listeners.append(self._on_publish)
 
@@ -115,26 +116,11 @@ class Planwise:
     # -- answers ----------------------------------------------------------------------------
 
     def parse_answers(self, data: object) -> dict[str, Any]:
-        """Both userResponse shapes: ``{answers: {...}}`` or ``{questionId, value}``."""
-        if not isinstance(data, dict):
-            raise ProtocolError("invalid_message", "'data' must be an object")
-        # Unknown extra keys are ignored (clients may add fields); the two shapes are exclusive.
-        if "answers" in data and "questionId" not in data:
-            answers = data["answers"]
-            if not isinstance(answers, dict):
-                raise ProtocolError("invalid_message", "'answers' must be an object of questionId: value")
-        elif "questionId" in data and "value" in data and "answers" not in data:
-            if not isinstance(data["questionId"], str):
-                raise ProtocolError("invalid_message", "'questionId' must be a string")
-            answers = {data["questionId"]: data["value"]}
-        else:
-            raise ProtocolError(
-                "invalid_message", "userResponse data must be {answers: {...}} or {questionId, value}"
-            )
-        if len(answers) > self.settings.max_answers:
-            raise ProtocolError(
-                "too_large", f"At most {self.settings.max_answers} answers per message ({len(answers)} sent)"
-            )
+        """Both userResponse shapes (``schemas.user_response_model``): the answers, not yet checked."""
+        message = parse(self._user_response, data, "userResponse data").root
+        if isinstance(message, OneAnswer):
+            return {message.questionId: message.value}
+        answers: dict[str, Any] = message.answers
         return answers
 
     async def respond(
@@ -241,15 +227,8 @@ class Planwise:
 
     async def select(self, state: SessionState, data: object) -> tuple[dict[str, Any], bool]:
         """Persist a plan choice; returns (selectionSaved payload, True if a repeated key)."""
-        if not isinstance(data, dict):
-            raise ProtocolError("invalid_message", "selectPlan data must be {planId, idempotencyKey?}")
-        plan_id, key = data.get("planId"), data.get("idempotencyKey")
-        if not isinstance(plan_id, str) or not plan_id or len(plan_id) > 64:
-            raise ProtocolError("invalid_message", "'planId' must be a plan id")
-        if key is not None and (not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH):
-            raise ProtocolError(
-                "invalid_message", f"'idempotencyKey' must be a string of 1-{MAX_KEY_LENGTH} chars"
-            )
+        request = parse(SelectPlan, data, "selectPlan data")
+        plan_id, key = request.planId, request.idempotencyKey
         loaded = self.live.require()
         async with state.lock:
             if key is not None:

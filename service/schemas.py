@@ -1,17 +1,61 @@
-"""Pydantic models describing the HTTP API for OpenAPI (``/openapi.json``, ``/docs``).
+"""Pydantic models of the protocol: the request models validate the HTTP and WebSocket bodies, and
+every model describes the HTTP API in OpenAPI (``/openapi.json``, ``/docs``): one definition for both.
 
-Requests are parsed by service/core.py (the same code path as the WebSocket); these models
-document the shapes clients see.
+Request models check the shape only; answer values are checked by ``rules.answers`` against the
+live questionnaire. ``parse`` turns a validation error into the PROTOCOL.md error.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Tag,
+    ValidationError,
+)
+
+from .errors import ProtocolError
+
+DEFAULT_MAX_ANSWERS = 200
+MAX_PLAN_ID = 64
+MAX_KEY_LENGTH = 200
+MAX_POSITION = 2**53  # the largest integer every JSON client reads exactly
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: object, what: str) -> M:
+    """``data`` as ``model``; ``invalid_message`` (or ``too_large`` for answers) when it does not fit."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        if error["type"] == "too_long" and error["loc"][-1:] == ("answers",):
+            limit = (error.get("ctx") or {}).get("max_length")
+            sent = len(data["answers"]) if isinstance(data, dict) else "more"
+            raise ProtocolError("too_large", f"At most {limit} answers per message ({sent} sent)") from None
+        field = ".".join(str(part) for part in error["loc"] if part not in ("answers", "one"))
+        where = f"'{field}': " if field else ""
+        raise ProtocolError("invalid_message", f"{what} {where}{error['msg']}") from None
+
+
+class Request(BaseModel):
+    """A client's message body: unknown extra fields are ignored (clients may add fields)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class NewSession(BaseModel):
+    """``POST /api/sessions``: nothing but ``authToken``."""
+
+    model_config = ConfigDict(extra="forbid")
+
     authToken: str | None = Field(None, description="JWT from the host site; its `sub` binds the session")
 
 
@@ -51,10 +95,50 @@ class Questionnaire(BaseModel):
     questions: list[Question]
 
 
-class UserResponse(BaseModel):
-    answers: dict[str, Any] | None = Field(None, description="questionId -> value (null clears it)")
-    questionId: str | None = Field(None, description="alternative shape: one answer")
-    value: Any = None
+class OneAnswer(Request):
+    """``userResponse`` with a single answer."""
+
+    questionId: str
+    value: Any = Field(description="the answer (null clears it)")
+
+
+def _user_response_shape(data: Any) -> str | None:
+    """Which of the two exclusive shapes ``data`` has (None: neither)."""
+    if isinstance(data, dict):
+        if "answers" in data and "questionId" not in data:
+            return "answers"
+        if "questionId" in data and "value" in data and "answers" not in data:
+            return "one"
+        return None
+    return "one" if isinstance(data, OneAnswer) else "answers"
+
+
+@lru_cache(maxsize=16)
+def user_response_model(max_answers: int) -> type[RootModel[Any]]:
+    """``userResponse`` data with at most ``max_answers`` answers (``PLANWISE_MAX_ANSWERS``)."""
+
+    class Answers(Request):
+        """``userResponse`` with any number of answers (up to the limit)."""
+
+        answers: dict[str, Any] = Field(
+            max_length=max_answers, description="questionId -> value (null clears it)"
+        )
+
+    Answers.__name__ = Answers.__qualname__ = "Answers"
+    shape = Discriminator(
+        _user_response_shape,
+        custom_error_type="invalid_shape",
+        custom_error_message="must be {answers: {...}} or {questionId, value}",
+    )
+    union = Annotated[Annotated[Answers, Tag("answers")] | Annotated[OneAnswer, Tag("one")], shape]
+
+    class UserResponse(RootModel[union]):
+        """``{answers: {questionId: value}}`` or ``{questionId, value}``; answers are merged."""
+
+    return UserResponse
+
+
+UserResponse = user_response_model(DEFAULT_MAX_ANSWERS)
 
 
 class Reason(BaseModel):
@@ -103,9 +187,11 @@ class Update(BaseModel):
     matchedPlans: int
 
 
-class SelectPlan(BaseModel):
-    planId: str
-    idempotencyKey: str | None = None
+class SelectPlan(Request):
+    planId: str = Field(min_length=1, max_length=MAX_PLAN_ID)
+    idempotencyKey: str | None = Field(
+        None, min_length=1, max_length=MAX_KEY_LENGTH, description="same key, same plan: the original reply"
+    )
 
 
 class SelectionSaved(BaseModel):
@@ -127,11 +213,13 @@ class SessionInfo(BaseModel):
     update: Update
 
 
-class UpdatesQuery(BaseModel):
-    after: int = -1
-    version: int = 0
-    stage: Literal["rules", "enriched"] = "rules"
-    wait: float = 25
+class UpdatesQuery(Request):
+    after: int = Field(-1, ge=-1, le=MAX_POSITION, description="revision already seen")
+    version: int = Field(0, ge=0, le=MAX_POSITION, description="version already seen")
+    stage: Literal["rules", "enriched"] = Field("rules", description="stage already seen")
+    wait: float = Field(
+        25, ge=0, allow_inf_nan=False, description="seconds to wait; above PLANWISE_LONG_POLL_MAX it is that"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -23,6 +23,7 @@ from .errors import ProtocolError
 from .hub import STAGES
 from .origins import origin_allowed
 from .ratelimit import WindowLimit, per_second
+from .runtime import get_runtime
 from .schemas import (
     AuthHeaders,
     ErrorReply,
@@ -113,7 +114,7 @@ async def check_origin() -> Response | None:
 
 
 def _planwise() -> Planwise:
-    planwise: Planwise = current_app.extensions["planwise"]
+    planwise: Planwise = get_runtime().planwise
     return planwise
 
 

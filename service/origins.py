@@ -5,9 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 
-def origin_allowed(
-    origin: str | None, host: str | None, allowed: tuple[str, ...], scheme: str = "http"
-) -> bool:
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
     """No Origin header (non-browser clients) and same-origin are allowed; others must be listed."""
     if origin is None:
         return True

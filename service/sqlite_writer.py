@@ -3,61 +3,64 @@
 Through SQLAlchemy's async engine and aiosqlite a one-answer transaction took five thread hops,
 625–936 µs of wall time and ~400 µs of CPU (bench/ws_load.py profile); the same UPDATE+COMMIT on a
 plain connection costs ~70 µs. The hot path uses this writer on SQLite; the ORM keeps serving reads
-and the admin. Values are written in the formats SQLAlchemy reads back (JSON text, ISO datetimes).
+and the admin.
+
+The statements are the store's Core statements (``store.WRITES``), compiled here once to SQLite
+text, and each value goes through its column type's own bind processor (JSON with ``orjson``), so
+the rows are exactly what SQLAlchemy writes and reads back: the table is described only by its model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.sql.expression import UpdateBase
 
-_SQL = {
-    "insert_session": (
-        "INSERT INTO sessions (id, user_sub, answers, revision, selection_id, created_at, updated_at) "
-        "VALUES (:id, :user_sub, :answers, :revision, :selection_id, :created_at, :updated_at)"
-    ),
-    "update_answers": (
-        "UPDATE sessions SET answers = :b_answers, revision = :b_revision, updated_at = :b_now "
-        "WHERE id = :sid AND revision = :b_expected"
-    ),
-    "insert_selection": (
-        "INSERT INTO selections "
-        "(id, session_id, plan_id, revision, version, rank, idempotency_key, created_at) "
-        "VALUES (:id, :session_id, :plan_id, :revision, :version, :rank, :idempotency_key, :created_at)"
-    ),
-    "set_selection": "UPDATE sessions SET selection_id = :b_selection, updated_at = :b_now WHERE id = :sid",
-}
-_JSON_KEYS = {"answers", "b_answers"}
+from .db.engine import set_sqlite_pragmas
+
+#: The statement compiled to ``:name`` SQL text, and the values that need converting, with how.
+Compiled = tuple[str, tuple[tuple[str, Callable[[Any], Any]], ...]]
 
 
-def _sql_value(key: str, value: Any) -> Any:
-    if key in _JSON_KEYS:
-        return orjson.dumps(value).decode()
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME format
-    return value
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def compile_for_sqlite(statements: Mapping[str, UpdateBase]) -> dict[str, Compiled]:
+    """Each statement as SQLite text with named parameters, and its parameters' bind processors."""
+    dialect = SQLiteDialect_pysqlite(paramstyle="named", json_serializer=_json_text)
+    compiled: dict[str, Compiled] = {}
+    for kind, statement in statements.items():
+        sql = statement.compile(dialect=dialect)
+        processors = []
+        for name, bind in sql.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        compiled[kind] = (sql.string, tuple(processors))
+    return compiled
 
 
 class SqliteBatchCommitter:
     """Owns one sqlite3 connection, used only from its own single thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, statements: Mapping[str, UpdateBase], conditional: str) -> None:
         self._path = path
+        self._statements = compile_for_sqlite(statements)
+        self._conditional = conditional  # the kind whose rowcount must be 1, else it lost
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="planwise-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute("PRAGMA foreign_keys=ON")
+        set_sqlite_pragmas(conn)
         return conn
 
     def _commit_sync(self, batch: list[tuple[str, dict[str, Any]]]) -> set[int]:
@@ -68,8 +71,12 @@ class SqliteBatchCommitter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for i, (kind, params) in enumerate(batch):
-                cursor = conn.execute(_SQL[kind], {k: _sql_value(k, v) for k, v in params.items()})
-                if kind == "update_answers" and cursor.rowcount != 1:
+                sql, processors = self._statements[kind]
+                values = dict(params)
+                for name, process in processors:
+                    values[name] = process(values[name])
+                cursor = conn.execute(sql, values)
+                if kind == self._conditional and cursor.rowcount != 1:
                     conflicts.add(i)  # another process committed this session's next revision first
             conn.execute("COMMIT")
         except BaseException:

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import UpdateBase
 
 from .db.engine import sqlite_path
 from .db.models import PlanSession, Selection, utcnow
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 
 class Conflict(Exception):
     """Another process committed a newer revision of the session first: reload and re-apply."""
-
-
-class _Recount(Exception):
-    """An executemany updated fewer rows than it was given: redo the batch row by row."""
 
 
 def new_id(prefix: str) -> str:
@@ -53,27 +50,38 @@ class SessionState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
 
+def _bind(name: str) -> Any:
+    return bindparam(name)
+
+
+#: Every write of the hot path, by kind, built from the models' tables (the only description of
+#: them); the inserts take a value for every column. On SQLite these are compiled once to SQL text
+#: for the raw connection (sqlite_writer.py); elsewhere the engine runs them (and caches them).
+WRITES: dict[str, UpdateBase] = {
+    "insert_session": insert(PlanSession),
+    "update_answers": update(PlanSession)
+    .where(PlanSession.id == _bind("sid"), PlanSession.revision == _bind("b_expected"))
+    .values(answers=_bind("b_answers"), revision=_bind("b_revision"), updated_at=_bind("b_now")),
+    "insert_selection": insert(Selection),
+    "set_selection": update(PlanSession)
+    .where(PlanSession.id == _bind("sid"))
+    .values(selection_id=_bind("b_selection"), updated_at=_bind("b_now")),
+}
+#: The conditional write: it applies only on top of the expected revision; a rowcount of 0 = lost.
+CONDITIONAL = "update_answers"
+
+
 class GroupWriter:
     """One task that commits queued writes in batches (one transaction per batch)."""
 
     def __init__(self, engine: AsyncEngine, max_batch: int = 256) -> None:
         self._engine = engine
-        path = sqlite_path(engine.url.render_as_string(hide_password=False))
-        # SQLite: the whole batch in one thread hop on a raw connection (see sqlite_writer.py).
-        self._sqlite = SqliteBatchCommitter(path) if path is not None else None
+        path = sqlite_path(engine.url)
+        # A SQLite file: the whole batch in one thread hop on a raw connection (see sqlite_writer.py).
+        self._sqlite = SqliteBatchCommitter(path, WRITES, CONDITIONAL) if path is not None else None
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
         self._max_batch = max_batch
         self._task: asyncio.Task[None] | None = None
-        self._statements = {
-            "insert_session": insert(PlanSession),
-            "update_answers": update(PlanSession)
-            .where(PlanSession.id == _bind("sid"), PlanSession.revision == _bind("b_expected"))
-            .values(answers=_bind("b_answers"), revision=_bind("b_revision"), updated_at=_bind("b_now")),
-            "insert_selection": insert(Selection),
-            "set_selection": update(PlanSession)
-            .where(PlanSession.id == _bind("sid"))
-            .values(selection_id=_bind("b_selection"), updated_at=_bind("b_now")),
-        }
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="planwise-group-writer")
@@ -106,12 +114,9 @@ class GroupWriter:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             conflicts: set[int] = set()
+            error: BaseException | None = None
             try:
-                try:
-                    conflicts = await self._commit(batch, row_by_row=False)
-                except _Recount:  # some conditional update lost to another process: find which
-                    conflicts = await self._commit(batch, row_by_row=True)
-                error: BaseException | None = None
+                conflicts = await self._commit(batch)
             except Exception as exc:  # the callers learn it; the writer goes on
                 log.exception("group commit of %d writes failed", len(batch))
                 error = exc
@@ -126,44 +131,29 @@ class GroupWriter:
                     fut.set_result(None)
                 self._queue.task_done()
 
-    async def _commit(
-        self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]], row_by_row: bool
-    ) -> set[int]:
+    async def _commit(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]]) -> set[int]:
         """Commit the batch in one transaction; returns the indexes of conditional updates that lost."""
         if self._sqlite is not None:
             return await self._sqlite.commit([(kind, params) for kind, params, _ in batch])
         conflicts: set[int] = set()
-        async with self._engine.begin() as conn:
-            # Consecutive writes of one kind go in one executemany; order between kinds is kept.
-            # The conditional answers update is checked by rowcount: one executemany where the
-            # driver reports a sane total (SQLite), else one statement per row (asyncpg).
-            multi_ok = conn.dialect.supports_sane_multi_rowcount and not row_by_row
+        async with self._engine.begin() as conn:  # PostgreSQL (asyncpg), or an in-memory SQLite
+            # Consecutive unconditional writes of one kind go in one executemany; order between
+            # kinds is kept. A conditional update is its own statement, checked by its rowcount
+            # (asyncpg reports no rowcount for an executemany).
             start = 0
             while start < len(batch):
                 kind = batch[start][0]
                 end = start
                 while end < len(batch) and batch[end][0] == kind:
                     end += 1
-                statement = self._statements[kind]
-                params = [p for _, p, _ in batch[start:end]]
-                if kind != "update_answers":
-                    await conn.execute(statement, params)
-                elif multi_ok or len(params) == 1:
-                    result = await conn.execute(statement, params)
-                    if result.rowcount != len(params):
-                        if len(params) != 1:
-                            raise _Recount  # rolls this transaction back
-                        conflicts.add(start)
-                else:
-                    for i, one in enumerate(params, start):
-                        if (await conn.execute(statement, one)).rowcount != 1:
+                if kind == CONDITIONAL:
+                    for i in range(start, end):
+                        if (await conn.execute(WRITES[kind], batch[i][1])).rowcount != 1:
                             conflicts.add(i)
+                else:
+                    await conn.execute(WRITES[kind], [params for _, params, _ in batch[start:end]])
                 start = end
         return conflicts
-
-
-def _bind(name: str) -> Any:
-    return bindparam(name)
 
 
 class SessionStore:

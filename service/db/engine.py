@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, event, make_url
+from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 #: Brings a database's schema up to date (the composition root owns the migrations of every layer).
@@ -20,16 +20,34 @@ Migrate = Callable[[AsyncEngine], Awaitable[None]]
 _ORIGINS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 
 
-def sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str | URL) -> Path | None:
     """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
-    if not url.startswith("sqlite") or ":///" not in url:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    path = url.split(":///", 1)[1].split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" else None
+    return Path(parsed.database)
+
+
+#: Every SQLite connection (the engine's and the group writer's raw one): WAL + NORMAL, so a
+#: committed transaction survives a process crash (kill -9); wait for a writer lock, don't fail.
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def set_sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
+    """Apply ``SQLITE_PRAGMAS`` to a DB-API connection (``sqlite3``, or the engine's "connect" event)."""
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
 
 
 def create_db_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite connections get WAL, NORMAL sync, a busy timeout and foreign keys."""
+    """An async engine; SQLite connections get ``SQLITE_PRAGMAS``."""
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,17 +58,7 @@ def create_db_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_pre_ping=path is None, connect_args=connect_args)
     _ORIGINS[engine.sync_engine] = origin
     if url.startswith("sqlite"):
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            # WAL + NORMAL: a committed transaction survives a process crash (kill -9).
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", set_sqlite_pragmas)
     return engine
 
 

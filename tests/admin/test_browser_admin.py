@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import Server
+from tests.browser.support import browser_server
+from tests.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -118,9 +119,9 @@ class Listener:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
     _require_browser()
-    srv = Server(tmp_path, engine="durable")
+    srv = browser_server(tmp_path, engine="durable")
     try:
         created = srv.run_cli(
             "create-user", EMAIL, "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n"
@@ -132,7 +133,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         srv.stop()
 
 
-def test_edit_rule_check_simulator_publish_and_live_update(server: Server) -> None:
+def test_edit_rule_check_simulator_publish_and_live_update(server: ServerProcess) -> None:
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -150,7 +151,7 @@ def test_edit_rule_check_simulator_publish_and_live_update(server: Server) -> No
             finally:
                 browser.close()
         new_version = max(before) + 1
-        assert listener.wait_for_version(new_version), (listener.versions(), server.log())
+        assert listener.wait_for_version(new_version), (listener.versions(), server.log_tail())
         update = next(
             f["data"]
             for f in listener.frames

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from .support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Server
+from ..servers import ServerProcess
+from .support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_server
 
 
 def _require_chromium() -> None:
@@ -37,10 +38,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path)
-    srv.start()
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = browser_server(tmp_path)
     try:
+        srv.start()
         yield srv
     finally:
         srv.stop()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from .support import Server
+from ..servers import ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -146,7 +146,7 @@ new MutationObserver(() => {
 """
 
 
-def publish(server: Server, tmp_path: Path, bundle: dict[str, Any], name: str) -> None:
+def publish(server: ServerProcess, tmp_path: Path, bundle: dict[str, Any], name: str) -> None:
     path = tmp_path / name
     path.write_text(json.dumps(bundle), encoding="utf-8")
     result = server.run_cli("import", str(path), "--publish", "--message", "browser test: energy")
@@ -184,7 +184,7 @@ def facts(page: Page, plan_id: str, selector: str) -> list[tuple[str, str]]:
 
 
 def test_energy_catalogue_labels_headline_and_estimate(
-    browser: Browser, context: BrowserContext, server: Server, tmp_path: Path, artifacts: Path
+    browser: Browser, context: BrowserContext, server: ServerProcess, tmp_path: Path, artifacts: Path
 ) -> None:
     publish(server, tmp_path, ENERGY, "energy.json")
     page = context.new_page()
@@ -261,7 +261,7 @@ def test_energy_catalogue_labels_headline_and_estimate(
 
 
 def test_catalogue_without_estimate_or_headline(
-    browser: Browser, context: BrowserContext, server: Server, tmp_path: Path
+    browser: Browser, context: BrowserContext, server: ServerProcess, tmp_path: Path
 ) -> None:
     """No estimate in the catalogue: no estimate UI at all; no headline: the schema order leads."""
     bundle = copy.deepcopy(ENERGY)

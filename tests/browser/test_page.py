@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, WebSocketRoute, expect
 
-from .support import ROOT, Server
+from ..servers import ROOT, ServerProcess
+from .support import browser_server
 
 pytestmark = pytest.mark.browser
 
@@ -88,7 +89,7 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
 def open_page(
     browser: Browser,
     contexts: list[BrowserContext],
-    server: Server,
+    server: ServerProcess,
     viewport: ViewportSize = DESKTOP,
     block_ws: bool = False,
 ) -> tuple[Page, PageErrors]:
@@ -258,7 +259,7 @@ def check_answers_shown(page: Page) -> None:
 
 
 def test_whole_flow(
-    browser: Browser, contexts: list[BrowserContext], server: Server, artifacts: Path
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess, artifacts: Path
 ) -> None:
     page, errors = open_page(browser, contexts, server)
     wait_status(page, "live")
@@ -298,7 +299,7 @@ def test_whole_flow(
 
 
 def test_fallback_when_websockets_are_blocked(
-    browser: Browser, contexts: list[BrowserContext], server: Server, artifacts: Path
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess, artifacts: Path
 ) -> None:
     live_page, _ = open_page(browser, contexts, server)
     answer_questions(live_page)
@@ -325,7 +326,7 @@ def test_fallback_when_websockets_are_blocked(
 
 
 def test_fallback_when_websocket_keeps_closing(
-    browser: Browser, contexts: list[BrowserContext], server: Server
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess
 ) -> None:
     """The upgrade succeeds but the connection dies at once (a proxy): the page falls back too."""
     context = browser.new_context(viewport=DESKTOP)
@@ -350,7 +351,9 @@ def test_fallback_when_websocket_keeps_closing(
     assert errors.errors == []
 
 
-def test_server_restart_mid_session(browser: Browser, contexts: list[BrowserContext], server: Server) -> None:
+def test_server_restart_mid_session(
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess
+) -> None:
     page, errors = open_page(browser, contexts, server)
     answer_questions(page)
     before = snapshot(page)
@@ -371,7 +374,7 @@ def test_server_restart_mid_session(browser: Browser, contexts: list[BrowserCont
 
 
 def test_publish_while_the_page_is_open(
-    browser: Browser, contexts: list[BrowserContext], server: Server, tmp_path: Path
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess, tmp_path: Path
 ) -> None:
     page, errors = open_page(browser, contexts, server)
     wait_status(page, "live")
@@ -402,7 +405,9 @@ def test_publish_while_the_page_is_open(
     assert errors.errors == []
 
 
-def test_keyboard_and_accessibility(browser: Browser, contexts: list[BrowserContext], server: Server) -> None:
+def test_keyboard_and_accessibility(
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess
+) -> None:
     page, errors = open_page(browser, contexts, server)
     wait_status(page, "live")
     expect(page.locator("#plans > li").first).to_be_visible()
@@ -437,7 +442,7 @@ def test_keyboard_and_accessibility(browser: Browser, contexts: list[BrowserCont
 def test_flow_with_the_durable_engine(
     browser: Browser, contexts: list[BrowserContext], tmp_path: Path
 ) -> None:
-    server = Server(tmp_path, engine="durable")
+    server = browser_server(tmp_path, engine="durable")
     server.start()
     try:
         page, errors = open_page(browser, contexts, server)
@@ -454,7 +459,7 @@ def test_flow_with_the_durable_engine(
 
 
 def test_list_holds_still_under_the_pointer(
-    browser: Browser, contexts: list[BrowserContext], server: Server, tmp_path: Path
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess, tmp_path: Path
 ) -> None:
     """An update of the same revision (here a publish) does not reorder the cards under the pointer."""
     page, errors = open_page(browser, contexts, server)

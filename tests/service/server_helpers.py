@@ -1,8 +1,8 @@
-"""Run ``planwise serve`` as a real subprocess on a free loopback port, and talk to it.
+"""Talk to a real ``planwise serve`` (started by tests/servers.py) the way clients do.
 
-Used by tests/service/test_real_server.py for what Quart's test client cannot show: frame limits,
-floods, slow readers, pings, Origin checks on the real upgrade, restarts and crashes. Every wait is
-bounded; traffic goes only to 127.0.0.1.
+Used by tests/service/test_real_server.py and test_multiprocess.py for what Quart's test client
+cannot show: frame limits, floods, slow readers, pings, Origin checks on the real upgrade, restarts,
+crashes, several processes. Every wait is bounded; traffic goes only to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -12,194 +12,33 @@ import base64
 import contextlib
 import json
 import os
-import signal
 import socket
 import struct
-import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from ..servers import HOST, ROOT, ServerProcess
 from .wsjson import WS
 
-ROOT = Path(__file__).resolve().parents[2]
-PLANWISE = ROOT / ".venv" / "bin" / "planwise"
-EXAMPLE_BUNDLE = ROOT / "tests" / "fixtures" / "example.json"
-HOST = "127.0.0.1"
-SECRET_KEY = "real-server-test-secret-" + "k" * 40
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+#: What the service tests' servers run on: the small example catalogue, a hello timeout short
+#: enough to test. ``service_server`` adds these to the shared ``ServerProcess`` defaults.
+SERVICE_ENV = {
+    "PLANWISE_DEMO_BUNDLE": str(ROOT / "tests" / "fixtures" / "example.json"),
+    "PLANWISE_HELLO_TIMEOUT": "0.3",
+}
 
 
-def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago (the server retries if it is taken since)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class ServerProcess:
-    """One ``planwise serve --demo`` process on its own SQLite file; restartable on the same database."""
-
-    workdir: Path
-    env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def database(self) -> Path:
-        return self.workdir / "db.sqlite"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "server.log"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.port}/ws"
-
-    @property
-    def origin(self) -> str:
-        """The server's own origin (what a page served by it sends)."""
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "the server is not running"
-        return self.proc.pid
-
-    def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PLANWISE_")}
-        env.update(
-            {
-                "PLANWISE_DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
-                "PLANWISE_SECRET_KEY": SECRET_KEY,
-                "PLANWISE_RULES_ENGINE": "reference",
-                "PLANWISE_DEMO_BUNDLE": str(EXAMPLE_BUNDLE),
-                "PLANWISE_HELLO_TIMEOUT": "0.3",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        env.update(self.env)
-        return env
-
-    def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Start the process and wait until ``GET /healthz`` is 200 (a taken port is retried)."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        first = self.starts == 0
-        for attempt in range(3):
-            self._spawn()
-            try:
-                self.wait_healthy(timeout)
-                return
-            except RuntimeError:
-                taken = "address already in use" in self.log_tail().lower()
-                self._reap()
-                if not taken or attempt == 2:
-                    raise
-                if first:
-                    self.port = free_port()
-                else:  # a restart keeps its port (clients reconnect to it): wait for it instead
-                    time.sleep(0.5)
-
-    def _spawn(self) -> None:
-        if self._log is None:
-            self._log = self.log_path.open("ab")
-        self._log.write(f"\n==== start on port {self.port} ====\n".encode())
-        self._log.flush()
-        self.starts += 1
-        self.proc = subprocess.Popen(
-            [str(PLANWISE), "serve", "--host", HOST, "--port", str(self.port), "--demo"],
-            cwd=ROOT,
-            env=self.environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: cleanup reaches a durable worker too
-        )
-
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=1.0, trust_env=False) as client:
-            for _ in range(int(timeout / 0.05) + 1):
-                if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"the server exited during start-up:\n{self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(self.base_url + "/healthz").status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-        raise RuntimeError(f"the server was not healthy within {timeout} s:\n{self.log_tail()}")
-
-    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM (graceful shutdown) and wait; returns the exit status."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._reap()
-
-    def kill(self) -> None:
-        """SIGKILL the server process itself, as a crash would (no shutdown code runs)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-
-    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._reap()
-
-    def _reap(self) -> None:
-        """Make sure the process and anything it started (its process group) are gone."""
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the group we created with start_new_session
-
-    def close(self) -> None:
-        """Stop everything (gracefully if it still runs) and close the log; never raises."""
-        if self.proc is not None:
-            with contextlib.suppress(Exception):
-                self.terminate(5.0)
-            self._reap()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        if self._log is not None:
-            self._log.flush()
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+def service_server(workdir: Path, **env: str) -> ServerProcess:
+    """A server (not started) for the service tests; ``env`` overrides ``PLANWISE_*`` settings."""
+    return ServerProcess(workdir, {**SERVICE_ENV, **env})
 
 
 # -- WebSocket clients ---------------------------------------------------------------------------
@@ -228,7 +67,7 @@ def ws_connect(server: ServerProcess, **kwargs: Any) -> connect:
 
 def http_client(server: ServerProcess) -> httpx.AsyncClient:
     """An HTTP client for the server's API (no proxies from the environment, bounded waits)."""
-    return httpx.AsyncClient(base_url=server.base_url, timeout=5.0, trust_env=False)
+    return httpx.AsyncClient(base_url=server.url, timeout=5.0, trust_env=False)
 
 
 async def close_code_after(conn: ClientConnection, timeout: float) -> tuple[int | None, list[Any]]:

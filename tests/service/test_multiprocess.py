@@ -4,7 +4,7 @@ What a client sees when its session is also being changed through another proces
 through server A reaches the connection on server B (LISTEN/NOTIFY, then B reloads the session
 from the database before it evaluates and pushes), and concurrent answers through A and B are each
 applied exactly once (the revision is conditional on the one a process last saw; the loser
-reloads and re-applies). Servers are started by server_helpers.py and always stopped.
+reloads and re-applies). Servers are started by tests/servers.py and always stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from .server_helpers import JsonWs, ServerProcess, http_client, ws_connect
+from ..servers import ServerProcess
+from .server_helpers import JsonWs, http_client, service_server, ws_connect
 
 pytestmark = pytest.mark.slow
 
@@ -24,15 +25,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def servers(tmp_path: Path, pg_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Servers A and B (separate processes) on the same fresh PostgreSQL database."""
-    env = {"PLANWISE_DATABASE_URL": pg_url}
-    a, b = ServerProcess(tmp_path / "a", dict(env)), ServerProcess(tmp_path / "b", dict(env))
+    a = service_server(tmp_path / "a", PLANWISE_DATABASE_URL=pg_url)
+    b = service_server(tmp_path / "b", PLANWISE_DATABASE_URL=pg_url)
     try:
         a.start()  # migrates and publishes the demo catalogue first
         b.start()
         yield a, b
     finally:
-        a.close()
-        b.close()
+        a.stop()
+        b.stop()
 
 
 async def next_update(ws: JsonWs, revision: int, timeout: float = 10.0) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Frame limit, flood, slow reader, Origin on the real upgrade, keepalive pings, graceful restart and
 kill -9 (PROTOCOL.md "Limits", ARCHITECTURE.md "WebSocket and server"). Each test asserts only what
-a client observes. Servers are started by tests/service/server_helpers.py and always stopped.
+a client observes. Servers are started by tests/servers.py and always stopped.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
+from ..servers import ROOT, ServerProcess
 from .server_helpers import (
-    ROOT,
     JsonWs,
     RawFrame,
     RawWs,
-    ServerProcess,
     close_code_after,
     http_client,
     server_holds,
+    service_server,
     small_window_socket,
     ws_connect,
 )
@@ -41,12 +41,12 @@ StartServer = Callable[..., ServerProcess]
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server with default limits for the tests that need nothing special."""
-    server = ServerProcess(tmp_path_factory.mktemp("shared"))
+    server = service_server(tmp_path_factory.mktemp("shared"))
     try:
         server.start()
         yield server
     finally:
-        server.close()
+        server.stop()
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     servers: list[ServerProcess] = []
 
     def start(name: str = "server", **env: str) -> ServerProcess:
-        server = ServerProcess(tmp_path / name, dict(env))
+        server = service_server(tmp_path / name, **env)
         servers.append(server)
         server.start()
         return server
@@ -64,7 +64,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         yield start
     finally:
         for server in servers:
-            server.close()
+            server.stop()
 
 
 async def started(start: StartServer, name: str, **env: str) -> ServerProcess:

@@ -44,17 +44,16 @@ def init_app(app: Quart) -> None:
         views_checks,
         views_draft,
         views_estimate,
-        views_plans,
-        views_questions,
+        views_items,
         views_rules,
         views_scenarios,
         views_users,
         views_versions,
     )
-    from .auth import LoginLimiter, StaffAuthUser
+    from .auth import StaffAuthUser
     from .blueprint import bp
     from .templating import register_templating
-    from .web import AdminState
+    from .web import init_state
 
     settings = cast(Settings, app.config["PLANWISE"])
     QuartAuth(
@@ -67,7 +66,7 @@ def init_app(app: Quart) -> None:
         salt="planwise-staff-session",
         user_class=StaffAuthUser,
     )
-    app.extensions["planwise_admin"] = AdminState(limiter=LoginLimiter())
+    init_state(app)
     _allow_larger_admin_bodies(app)
     register_templating(app)
     app.register_blueprint(bp)

@@ -27,6 +27,14 @@ ACTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: the staff member's e-mail and the address the request came from."""
+
+    email: str
+    address: str = ""
+
+
 async def record(
     session: AsyncSession,
     actor: str,

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
-
 from quart import Blueprint, current_app, g, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 from quart_auth import current_user
 
-from .auth import StaffAuthUser
+from .auth import staff_for_token
 from .roles import PUBLIC, has_role
 from .templating import admin_context
-from .web import csrf_valid
+from .web import close_db, csrf_valid, db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.context_processor(admin_context)
+bp.teardown_request(close_db)  # the request's database session (admin/web.py)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -24,8 +23,8 @@ async def guard() -> ResponseReturnValue | None:
     view = current_app.view_functions.get(request.endpoint or "")
     safe = request.method in SAFE_METHODS
     needed = getattr(view, "required_role" if safe else "write_role", None)
-    user = cast(StaffAuthUser, cast(Any, current_user)._get_current_object())
-    g.staff = await user.staff()
+    token = current_user.auth_id
+    g.staff = await staff_for_token(db(), token) if token else None  # the request's one session
     if needed is None:
         return await render_template("admin/error.html", title="Not available", status=403), 403
     if needed != PUBLIC:

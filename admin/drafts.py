@@ -67,7 +67,8 @@ async def live_bundle(db: AsyncSession) -> tuple[int | None, dict[str, Any] | No
 
 async def current(db: AsyncSession) -> DraftState:
     number, bundle = await live_bundle(db)
-    draft = await db.get(Draft, 1)
+    # populate_existing: a re-read in the same session (a write after the view's read) sees the database.
+    draft = await db.get(Draft, 1, populate_existing=True)
     if draft is not None:
         return DraftState(
             copy.deepcopy(draft.bundle), True, draft.base_version, number, draft.updated_by, draft.updated_at
@@ -135,10 +136,6 @@ def by_field(details: list[tuple[str, str]]) -> dict[str, list[str]]:
         detail = rest[len(field) :].lstrip(".")
         out.setdefault(field, []).append(f"{detail}: {message}" if detail else message)
     return out
-
-
-def item_problems(problems: list[Problem], section: str, index: int) -> dict[str, list[str]]:
-    return by_field(item_details(problems, section, index))
 
 
 def problems_of(bundle: dict[str, Any]) -> list[Problem]:

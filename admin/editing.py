@@ -1,4 +1,8 @@
-"""Item edits on the draft: replace, add, delete, move; each one validated and audited."""
+"""Item edits on the draft: replace, add, delete, move; each one validated and audited.
+
+Data functions: each takes the caller's session and the :class:`~admin.audit.Actor` and never
+commits (the caller owns the transaction); nothing here reads Quart's request globals.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from quart import abort
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import drafts
+from . import audit, drafts
+from .audit import Actor
 from .links import problem_link
-from .web import log, maker, staff
 
 CONFLICT = (
     "This item was changed or moved by someone else since you opened it. Your input is kept below: "
@@ -33,13 +37,14 @@ class Outcome:
     total_problems: int = 0
 
 
-async def load(section: str, index: int) -> tuple[drafts.DraftState, dict[str, Any]]:
-    """The draft and one of its items (404 when the index is out of range)."""
-    async with maker()() as db:
-        state = await drafts.current(db)
+async def load(
+    session: AsyncSession, section: str, index: int
+) -> tuple[drafts.DraftState, dict[str, Any] | None]:
+    """The draft and one of its items (None when the index is out of range)."""
+    state = await drafts.current(session)
     items = state.items(section)
     if index < 0 or index >= len(items) or not isinstance(items[index], dict):
-        abort(404)
+        return state, None
     return state, items[index]
 
 
@@ -48,6 +53,8 @@ def describe(section: str, item: Any) -> str:
 
 
 async def save_item(
+    session: AsyncSession,
+    actor: Actor,
     section: str,
     index: int | None,
     original_key: str,
@@ -59,83 +66,94 @@ async def save_item(
 
     ``also`` may adjust the rest of the bundle in the same change (e.g. renaming an attribute in plans).
     """
-    async with maker()() as db, db.begin():
-        state = await drafts.current(db)
-        bundle = copy.deepcopy(state.bundle)
-        items = bundle.get(section)
-        if not isinstance(items, list):
-            items = bundle[section] = []
-        before: Any = None
-        if index is None:
-            items.append(item)
-            index = len(items) - 1
-        else:
-            if index >= len(items) or drafts.item_key(items[index], section) != original_key:
-                return Outcome(False, index, conflict=CONFLICT)
-            before = items[index]
-            items[index] = item
-        if also is not None:
-            also(bundle)
-        problems = drafts.problems_of(bundle)
-        details = drafts.item_details(problems, section, index)
-        mine = drafts.by_field(details)
-        # Problems this change causes in other items (a duplicate id, a reference it breaks).
-        known = set(drafts.problems_of(state.bundle)) if before is not None else set()
-        elsewhere = [
-            problem_link(p, bundle)
-            for p in problems
-            if p not in known and drafts.split_path(p.path)[:2] != (section, index)
-        ]
-        if (mine or elsewhere) and not force:
-            return Outcome(False, index, mine, details, elsewhere, total_problems=len(problems))
-        await save_bundle(db, state, bundle)
-        verb = "Added" if before is None else "Changed"
-        target = f"{section}/{drafts.item_key(item, section)}"
-        await log(db, "draft_change", target, f"{verb} {describe(section, item)}", before, item)
+    state = await drafts.current(session)
+    bundle = copy.deepcopy(state.bundle)
+    items = bundle.get(section)
+    if not isinstance(items, list):
+        items = bundle[section] = []
+    before: Any = None
+    if index is None:
+        items.append(item)
+        index = len(items) - 1
+    else:
+        if index >= len(items) or drafts.item_key(items[index], section) != original_key:
+            return Outcome(False, index, conflict=CONFLICT)
+        before = items[index]
+        items[index] = item
+    if also is not None:
+        also(bundle)
+    problems = drafts.problems_of(bundle)
+    details = drafts.item_details(problems, section, index)
+    mine = drafts.by_field(details)
+    # Problems this change causes in other items (a duplicate id, a reference it breaks).
+    known = set(drafts.problems_of(state.bundle)) if before is not None else set()
+    elsewhere = [
+        problem_link(p, bundle)
+        for p in problems
+        if p not in known and drafts.split_path(p.path)[:2] != (section, index)
+    ]
+    if (mine or elsewhere) and not force:
+        return Outcome(False, index, mine, details, elsewhere, total_problems=len(problems))
+    await save_bundle(session, actor, state, bundle)
+    verb = "Added" if before is None else "Changed"
+    target = f"{section}/{drafts.item_key(item, section)}"
+    await record(session, actor, target, f"{verb} {describe(section, item)}", before, item)
     return Outcome(True, index, mine, details, total_problems=len(problems))
 
 
-async def save_bundle(db: Any, state: drafts.DraftState, bundle: dict[str, Any]) -> None:
+async def record(
+    session: AsyncSession, actor: Actor, target: str, summary: str, before: Any, after: Any
+) -> None:
+    """Audit a draft change by ``actor`` in the caller's transaction."""
+    await audit.record(session, actor.email, "draft_change", target, summary, before, after, actor.address)
+
+
+async def save_bundle(
+    session: AsyncSession, actor: Actor, state: drafts.DraftState, bundle: dict[str, Any]
+) -> None:
+    """Write ``bundle`` as the draft; the first change after a publish starts the draft (audited)."""
     if not state.is_draft:
         summary = f"Started a draft from version {state.live_version}" if state.live_version else "Started"
-        await log(db, "draft_start", "draft", summary)
-    await drafts.save(db, state, bundle, staff().email)
+        await audit.record(session, actor.email, "draft_start", "draft", summary, address=actor.address)
+    await drafts.save(session, state, bundle, actor.email)
 
 
-async def delete_item(section: str, index: int, original_key: str) -> Outcome:
-    async with maker()() as db, db.begin():
-        state = await drafts.current(db)
-        bundle = copy.deepcopy(state.bundle)
-        items = bundle.get(section)
-        if not isinstance(items, list) or index >= len(items):
-            return Outcome(False, conflict=CONFLICT)
-        if drafts.item_key(items[index], section) != original_key:
-            return Outcome(False, conflict=CONFLICT)
-        before = items.pop(index)
-        await save_bundle(db, state, bundle)
-        target = f"{section}/{original_key}"
-        await log(db, "draft_change", target, f"Deleted {describe(section, before)}", before, None)
-        return Outcome(True, total_problems=len(drafts.problems_of(bundle)))
+async def delete_item(
+    session: AsyncSession, actor: Actor, section: str, index: int, original_key: str
+) -> Outcome:
+    state = await drafts.current(session)
+    bundle = copy.deepcopy(state.bundle)
+    items = bundle.get(section)
+    if not isinstance(items, list) or index >= len(items):
+        return Outcome(False, conflict=CONFLICT)
+    if drafts.item_key(items[index], section) != original_key:
+        return Outcome(False, conflict=CONFLICT)
+    before = items.pop(index)
+    await save_bundle(session, actor, state, bundle)
+    target = f"{section}/{original_key}"
+    await record(session, actor, target, f"Deleted {describe(section, before)}", before, None)
+    return Outcome(True, total_problems=len(drafts.problems_of(bundle)))
 
 
-async def move_item(section: str, index: int, original_key: str, delta: int) -> Outcome:
+async def move_item(
+    session: AsyncSession, actor: Actor, section: str, index: int, original_key: str, delta: int
+) -> Outcome:
     """Move an item up (-1) or down (+1); order matters for questions (the questionnaire order)."""
-    async with maker()() as db, db.begin():
-        state = await drafts.current(db)
-        bundle = copy.deepcopy(state.bundle)
-        items = bundle.get(section)
-        to = index + delta
-        if not isinstance(items, list) or not (0 <= index < len(items)) or not (0 <= to < len(items)):
-            return Outcome(False, conflict=CONFLICT)
-        if drafts.item_key(items[index], section) != original_key:
-            return Outcome(False, conflict=CONFLICT)
-        order_before = [drafts.item_key(i, section) for i in items]
-        items[index], items[to] = items[to], items[index]
-        await save_bundle(db, state, bundle)
-        order_after = [drafts.item_key(i, section) for i in items]
-        summary = f"Moved {describe(section, items[to])} {'up' if delta < 0 else 'down'}"
-        await log(db, "draft_change", f"{section}/{original_key}", summary, order_before, order_after)
-        return Outcome(True, to)
+    state = await drafts.current(session)
+    bundle = copy.deepcopy(state.bundle)
+    items = bundle.get(section)
+    to = index + delta
+    if not isinstance(items, list) or not (0 <= index < len(items)) or not (0 <= to < len(items)):
+        return Outcome(False, conflict=CONFLICT)
+    if drafts.item_key(items[index], section) != original_key:
+        return Outcome(False, conflict=CONFLICT)
+    order_before = [drafts.item_key(i, section) for i in items]
+    items[index], items[to] = items[to], items[index]
+    await save_bundle(session, actor, state, bundle)
+    order_after = [drafts.item_key(i, section) for i in items]
+    summary = f"Moved {describe(section, items[to])} {'up' if delta < 0 else 'down'}"
+    await record(session, actor, f"{section}/{original_key}", summary, order_before, order_after)
+    return Outcome(True, to)
 
 
 def parse_json_field(text: str | None, errors: list[str], required: bool = True) -> Any:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from wtforms import (
     BooleanField,
     EmailField,
     FileField,
     Form,
-    IntegerField,
     PasswordField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from .auth import MIN_PASSWORD_LENGTH
 from .roles import ROLE_HELP, ROLES
@@ -65,11 +62,3 @@ class ImportForm(Form):
     file = FileField("Bundle file (.json)")
     text = TextAreaField("…or paste the bundle JSON")
     replace = BooleanField("Yes, replace the current draft")
-
-
-class ImpactForm(Form):
-    limit = IntegerField("Sessions to replay", [InputRequired(), NumberRange(min=1, max=100_000)])
-
-
-def errors_of(form: Form) -> dict[str, Any]:
-    return {name: list(field.errors) for name, field in form._fields.items() if field.errors}

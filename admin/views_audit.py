@@ -11,7 +11,7 @@ from .audit import ACTIONS, AuditFilter, search
 from .blueprint import bp
 from .models import AuditEntry
 from .roles import requires
-from .web import maker
+from .web import db
 
 PER_PAGE = 50
 
@@ -36,8 +36,8 @@ async def audit() -> ResponseReturnValue:
         until=until + timedelta(days=1) if until else None,
     )
     page = max(1, args.get("page", 1, type=int) or 1)
-    async with maker()() as db:
-        rows, total = await search(db, flt, page, PER_PAGE)
+    session = db()
+    rows, total = await search(session, flt, page, PER_PAGE)
     pages = max(1, (total + PER_PAGE - 1) // PER_PAGE)
     query = {k: v for k, v in args.items() if k != "page" and v}
     return await render_template(
@@ -56,8 +56,8 @@ async def audit() -> ResponseReturnValue:
 @bp.route("/audit/<int:entry_id>")
 @requires("viewer")
 async def audit_entry(entry_id: int) -> ResponseReturnValue:
-    async with maker()() as db:
-        row = await db.get(AuditEntry, entry_id)
+    session = db()
+    row = await session.get(AuditEntry, entry_id)
     if row is None:
         abort(404)
     return await render_template("admin/audit_entry.html", row=row, title=f"Audit entry {entry_id}")

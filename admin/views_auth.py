@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from quart import flash, redirect, render_template, request, session, url_for
+from quart import flash, redirect, render_template, request, url_for
+from quart import session as cookie_session
 from quart.typing import ResponseReturnValue
 from quart_auth import current_user, login_user, logout_user
 
@@ -13,7 +14,7 @@ from .blueprint import bp
 from .forms import LoginForm, PasswordChangeForm
 from .roles import PUBLIC, requires
 from .users import count_users, set_password
-from .web import address, log, maker, safe_next, settings, staff, state
+from .web import address, db, get_admin, log, safe_next, settings, staff, transaction
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -23,29 +24,29 @@ async def login() -> ResponseReturnValue:
     form = LoginForm(await request.form if request.method == "POST" else None)
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
-    async with maker()() as db:
-        no_users = await count_users(db) == 0
+    session = db()
+    no_users = await count_users(session) == 0
     status = 200
     if request.method == "POST" and form.validate():
         email = (form.email.data or "").strip().lower()
-        limiter = state().limiter
+        limiter = get_admin().limiter
         wait = limiter.retry_after(email, address())
         if wait > 0:
             minutes = max(1, math.ceil(wait / 60))
             form.password.errors = [f"Too many failed attempts: try again in {minutes} minute(s)."]
             status = 429
         else:
-            async with maker()() as db, db.begin():
-                user = await find_user(db, email)
+            async with transaction() as session:
+                user = await find_user(session, email)
                 ok = await verify_password(user.password_hash if user else None, form.password.data or "")
                 if ok and user is not None and user.active:
-                    token = await start_session(db, user, settings().staff_session_hours, address())
-                    await log(db, "login", user.email, "Signed in", actor=user.email)
+                    token = await start_session(session, user, settings().staff_session_hours, address())
+                    await log(session, "login", user.email, "Signed in", actor=user.email)
                 else:
-                    await log(db, "login_failed", email, "Wrong e-mail or password", actor=email)
+                    await log(session, "login_failed", email, "Wrong e-mail or password", actor=email)
             if ok and user is not None and user.active:
                 limiter.succeeded(email)
-                session.pop("csrf", None)  # a fresh CSRF secret for the signed-in session
+                cookie_session.pop("csrf", None)  # a fresh CSRF secret for the signed-in session
                 login_user(StaffAuthUser(token))
                 return redirect(safe_next(form.next.data, url_for("admin.home")))
             limiter.failed(email, address())
@@ -61,12 +62,12 @@ async def login() -> ResponseReturnValue:
 async def logout() -> ResponseReturnValue:
     """Sign out: the session is revoked server-side, not only forgotten by the browser."""
     token = current_user.auth_id
-    async with maker()() as db, db.begin():
+    async with transaction() as session:
         if token:
-            await revoke_session(db, token)
-        await log(db, "logout", staff().email, "Signed out")
+            await revoke_session(session, token)
+        await log(session, "logout", staff().email, "Signed out")
     logout_user()
-    session.pop("csrf", None)
+    cookie_session.pop("csrf", None)
     await flash("You are signed out.")
     return redirect(url_for("admin.login"))
 
@@ -79,16 +80,18 @@ async def password() -> ResponseReturnValue:
     if request.method == "POST" and form.validate():
         from .models import StaffUser
 
-        async with maker()() as db, db.begin():
-            user = await db.get(StaffUser, staff().user_id)
+        async with transaction() as session:
+            user = await session.get(StaffUser, staff().user_id)
             assert user is not None
             changed = await verify_password(user.password_hash, form.current.data or "")
             if not changed:
                 form.current.errors = ["This is not your current password."]
             else:
-                await set_password(db, user, form.new.data or "")
-                token = await start_session(db, user, settings().staff_session_hours, address())
-                await log(db, "password_change", user.email, "Changed own password; other sessions revoked")
+                await set_password(session, user, form.new.data or "")
+                token = await start_session(session, user, settings().staff_session_hours, address())
+                await log(
+                    session, "password_change", user.email, "Changed own password; other sessions revoked"
+                )
         if changed:
             login_user(StaffAuthUser(token))
             await flash("Password changed. Every other session of your account was signed out.")

@@ -21,7 +21,7 @@ from .estimates import Tools, show_value
 from .roles import requires
 from .scenarios import simulate
 from .simulate import PREFIX, Side, live_side, read_answers
-from .web import maker, settings
+from .web import db, settings
 
 MAX_EXAMPLES = 20
 
@@ -39,9 +39,9 @@ def _catalogue(bundle: dict[str, Any] | None) -> Catalogue | None:
 @requires("viewer")
 async def simulator() -> ResponseReturnValue:
     """Answer the questionnaire as a person would; see the draft's and the live version's results."""
-    async with maker()() as db:
-        state = await drafts.current(db)
-        live_number, live_bundle = await drafts.live_bundle(db)
+    session = db()
+    state = await drafts.current(session)
+    live_number, live_bundle = await drafts.live_bundle(session)
     draft_catalogue = _catalogue(state.bundle) if state.is_draft else None
     live_catalogue = _catalogue(live_bundle)
     form_catalogue = draft_catalogue or live_catalogue
@@ -103,21 +103,21 @@ async def impact() -> ResponseReturnValue:
     default = settings().impact_sessions
     limit = request.args.get("limit", default, type=int) or default
     limit = max(1, min(limit, 100_000))
-    async with maker()() as db:
-        state = await drafts.current(db)
-        _, live_bundle = await drafts.live_bundle(db)
-        result: dict[str, Any] | None = None
-        note = ""
-        live, draft = _catalogue(live_bundle), _catalogue(state.bundle) if state.is_draft else None
-        if not state.is_draft:
-            note = "There is no draft: nothing would change."
-        elif live is None:
-            note = "Nothing is published yet: there is nothing to compare with."
-        elif draft is None:
-            note = "The draft has problems: fix them first."
-        elif "run" in request.args:
-            rows = await recent_answers(db, limit)
-            result = await asyncio.to_thread(_replay, rows, live, draft)
+    session = db()
+    state = await drafts.current(session)
+    _, live_bundle = await drafts.live_bundle(session)
+    result: dict[str, Any] | None = None
+    note = ""
+    live, draft = _catalogue(live_bundle), _catalogue(state.bundle) if state.is_draft else None
+    if not state.is_draft:
+        note = "There is no draft: nothing would change."
+    elif live is None:
+        note = "Nothing is published yet: there is nothing to compare with."
+    elif draft is None:
+        note = "The draft has problems: fix them first."
+    elif "run" in request.args:
+        rows = await recent_answers(session, limit)
+        result = await asyncio.to_thread(_replay, rows, live, draft)
     return await render_template(
         "admin/impact.html", limit=limit, result=result, note=note, title="Impact preview"
     )
@@ -126,9 +126,9 @@ async def impact() -> ResponseReturnValue:
 @bp.route("/diff")
 @requires("viewer")
 async def diff() -> ResponseReturnValue:
-    async with maker()() as db:
-        state = await drafts.current(db)
-        live_number, live_bundle = await drafts.live_bundle(db)
+    session = db()
+    state = await drafts.current(session)
+    live_number, live_bundle = await drafts.live_bundle(session)
     result = diff_bundles(live_bundle, state.bundle)
     return await render_template(
         "admin/diff.html", diff=result, state=state, live_number=live_number, title="Draft vs live"

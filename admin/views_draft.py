@@ -11,14 +11,14 @@ from . import drafts
 from .blueprint import bp
 from .links import problem_link
 from .roles import requires
-from .web import log, maker
+from .web import db, log, transaction
 
 
 @bp.route("/")
 @requires("viewer")
 async def home() -> ResponseReturnValue:
-    async with maker()() as db:
-        state = await drafts.current(db)
+    session = db()
+    state = await drafts.current(session)
     problems = drafts.problems_of(state.bundle) if state.is_draft else []
     counts = {s: len(state.items(s)) for s in drafts.SECTIONS}
     return await render_template(
@@ -29,8 +29,8 @@ async def home() -> ResponseReturnValue:
 @bp.route("/draft")
 @requires("viewer")
 async def draft() -> ResponseReturnValue:
-    async with maker()() as db:
-        state = await drafts.current(db)
+    session = db()
+    state = await drafts.current(session)
     problems = [problem_link(p, state.bundle) for p in drafts.problems_of(state.bundle)]
     counts = {s: len(state.items(s)) for s in drafts.SECTIONS}
     return await render_template(
@@ -53,11 +53,11 @@ async def draft_discard() -> ResponseReturnValue:
             button="Discard the draft",
             cancel=url_for("admin.draft"),
         )
-    async with maker()() as db, db.begin():
-        state = await drafts.current(db)
+    async with transaction() as session:
+        state = await drafts.current(session)
         if state.is_draft:
-            await drafts.discard(db)
-            await log(db, "draft_discard", "draft", "Discarded the draft", before=state.bundle)
+            await drafts.discard(session)
+            await log(session, "draft_discard", "draft", "Discarded the draft", before=state.bundle)
     await flash("The draft was discarded.")
     return redirect(url_for("admin.draft"))
 
@@ -65,8 +65,8 @@ async def draft_discard() -> ResponseReturnValue:
 @bp.route("/draft/export")
 @requires("viewer")
 async def draft_export() -> ResponseReturnValue:
-    async with maker()() as db:
-        state = await drafts.current(db)
+    session = db()
+    state = await drafts.current(session)
     body = json.dumps(state.bundle, indent=2, ensure_ascii=False) + "\n"
     name = "draft.json" if state.is_draft else f"version-{state.live_version}.json"
     return Response(

@@ -32,7 +32,7 @@ from .forms_estimate import (
 )
 from .roles import requires
 from .simulate import PREFIX, read_answers
-from .web import log, maker
+from .web import actor, db, log, transaction
 
 ACTIONS = ("save", "add", "update", "preview")
 
@@ -94,8 +94,8 @@ async def _render(
 @bp.route("/draft/estimate", methods=["GET", "POST"])
 @requires("viewer", write="editor")
 async def estimate_page() -> ResponseReturnValue:
-    async with maker()() as db:
-        state = await drafts.current(db)
+    session = db()
+    state = await drafts.current(session)
     if request.method == "GET":
         form = EstimateForm(data=form_data(state.bundle))
         return await _render(form, state, state.bundle, request.args)
@@ -129,8 +129,8 @@ async def estimate_page() -> ResponseReturnValue:
 
 
 async def _save(candidate: dict[str, Any]) -> None:
-    async with maker()() as db, db.begin():
-        state = await drafts.current(db)
+    async with transaction() as session:
+        state = await drafts.current(session)
         new = copy.deepcopy(state.bundle)
         for key in ("estimate", "display"):
             new.pop(key, None)
@@ -138,16 +138,16 @@ async def _save(candidate: dict[str, Any]) -> None:
                 new[key] = copy.deepcopy(candidate[key])
         before = {k: state.bundle.get(k) for k in ("estimate", "display")}
         after = {k: new.get(k) for k in ("estimate", "display")}
-        await save_bundle(db, state, new)
-        await log(db, "draft_change", "estimate", "Changed the estimate and display", before, after)
+        await save_bundle(session, actor(), state, new)
+        await log(session, "draft_change", "estimate", "Changed the estimate and display", before, after)
 
 
 @bp.route("/draft/estimate/check", methods=["POST"])
 @requires("editor")
 async def estimate_check() -> ResponseReturnValue:
     """Live validation: the validator's problems of ``estimate.*`` for the form as it is now (JSON)."""
-    async with maker()() as db:
-        state = await drafts.current(db)
+    session = db()
+    state = await drafts.current(session)
     form = EstimateForm(await request.form)
     prepare(form, state.bundle)
     candidate: Read = read(form, state.bundle)
@@ -182,12 +182,12 @@ async def estimate_remove() -> ResponseReturnValue:
             button="Remove the estimate",
             cancel=url_for("admin.estimate_page"),
         )
-    async with maker()() as db, db.begin():
-        state = await drafts.current(db)
+    async with transaction() as session:
+        state = await drafts.current(session)
         if "estimate" in state.bundle:
             new = copy.deepcopy(state.bundle)
             before = new.pop("estimate")
-            await save_bundle(db, state, new)
-            await log(db, "draft_change", "estimate", "Removed the estimate", before, None)
+            await save_bundle(session, actor(), state, new)
+            await log(session, "draft_change", "estimate", "Removed the estimate", before, None)
     await flash("The estimate was removed from the draft.")
     return redirect(url_for("admin.estimate_page"))

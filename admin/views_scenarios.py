@@ -28,7 +28,7 @@ from .editing import parse_json_field, to_json_text
 from .forms_catalogue import parse_number, show_number
 from .models import Scenario
 from .roles import requires
-from .web import log, maker, staff
+from .web import db, log, staff, transaction
 
 BLANK_ROWS = 2
 
@@ -97,14 +97,14 @@ def _read(form: ScenarioForm) -> tuple[dict[str, Any] | None, list[dict[str, Any
 @bp.route("/scenarios")
 @requires("viewer")
 async def scenarios_page() -> ResponseReturnValue:
-    async with maker()() as db:
-        state = await drafts.current(db)
-        rows = await scenarios.all_scenarios(db)
-        try:
-            catalogue = load_catalogue(state.bundle)
-        except CatalogueInvalid:
-            catalogue = None
-        results = [scenarios.run(r, catalogue) for r in rows] if catalogue is not None else []
+    session = db()
+    state = await drafts.current(session)
+    rows = await scenarios.all_scenarios(session)
+    try:
+        catalogue = load_catalogue(state.bundle)
+    except CatalogueInvalid:
+        catalogue = None
+    results = [scenarios.run(r, catalogue) for r in rows] if catalogue is not None else []
     return await render_template(
         "admin/scenarios.html",
         rows=rows,
@@ -131,8 +131,8 @@ async def scenario_edit(scenario_id: int) -> ResponseReturnValue:
 async def _edit(scenario_id: int | None) -> ResponseReturnValue:
     row: Scenario | None = None
     if scenario_id is not None:
-        async with maker()() as db:
-            row = await db.get(Scenario, scenario_id)
+        session = db()
+        row = await session.get(Scenario, scenario_id)
         if row is None:
             abort(404)
     if request.method == "GET":
@@ -145,21 +145,26 @@ async def _edit(scenario_id: int | None) -> ResponseReturnValue:
     bad_rows = any(e.form.n.errors or e.form.high.errors for e in form.expectations.entries)
     if not ok or answers is None or bad_rows:
         return await render_template("admin/scenario.html", form=form, row=row, title="Scenario"), 400
-    async with maker()() as db, db.begin():
+    async with transaction() as session:
         before = None
-        target = await db.get(Scenario, scenario_id) if scenario_id is not None else None
+        target = await session.get(Scenario, scenario_id) if scenario_id is not None else None
         if target is None:
             target = Scenario(name="", answers={}, expectations=[])
-            db.add(target)
+            session.add(target)
         else:
             before = {"name": target.name, "answers": target.answers, "expectations": target.expectations}
         target.name = (form.name.data or "").strip()
         target.answers, target.expectations = answers, expectations
         target.updated_by, target.updated_at = staff().email, utcnow()
-        await db.flush()
+        await session.flush()
         after = {"name": target.name, "answers": answers, "expectations": expectations}
         await log(
-            db, "scenario_change", f"scenario/{target.id}", f"Saved scenario '{target.name}'", before, after
+            session,
+            "scenario_change",
+            f"scenario/{target.id}",
+            f"Saved scenario '{target.name}'",
+            before,
+            after,
         )
     await flash(f"Scenario '{target.name}' saved.")
     return redirect(url_for("admin.scenarios_page"))
@@ -168,8 +173,8 @@ async def _edit(scenario_id: int | None) -> ResponseReturnValue:
 @bp.route("/scenarios/<int:scenario_id>/delete", methods=["GET", "POST"])
 @requires("editor")
 async def scenario_delete(scenario_id: int) -> ResponseReturnValue:
-    async with maker()() as db:
-        row = await db.get(Scenario, scenario_id)
+    session = db()
+    row = await session.get(Scenario, scenario_id)
     if row is None:
         abort(404)
     if request.method == "GET":
@@ -181,13 +186,17 @@ async def scenario_delete(scenario_id: int) -> ResponseReturnValue:
             button="Delete the scenario",
             cancel=url_for("admin.scenario_edit", scenario_id=scenario_id),
         )
-    async with maker()() as db, db.begin():
-        target = await db.get(Scenario, scenario_id)
+    async with transaction() as session:
+        target = await session.get(Scenario, scenario_id)
         if target is not None:
             before = {"name": target.name, "answers": target.answers, "expectations": target.expectations}
-            await db.delete(target)
+            await session.delete(target)
             await log(
-                db, "scenario_change", f"scenario/{scenario_id}", f"Deleted scenario '{row.name}'", before
+                session,
+                "scenario_change",
+                f"scenario/{scenario_id}",
+                f"Deleted scenario '{row.name}'",
+                before,
             )
     await flash(f"Scenario '{row.name}' deleted.")
     return redirect(url_for("admin.scenarios_page"))

@@ -10,14 +10,14 @@ from .forms import EditUserForm, NewUserForm
 from .models import StaffUser
 from .roles import requires
 from .users import StaffError, create_user, list_users, set_password, update_user
-from .web import log, maker
+from .web import db, log, transaction
 
 
 @bp.route("/users")
 @requires("admin")
 async def users() -> ResponseReturnValue:
-    async with maker()() as db:
-        rows = await list_users(db)
+    session = db()
+    rows = await list_users(session)
     return await render_template("admin/users.html", rows=rows, title="Staff")
 
 
@@ -27,10 +27,12 @@ async def user_new() -> ResponseReturnValue:
     form = NewUserForm(await request.form if request.method == "POST" else None)
     if request.method == "POST" and form.validate():
         try:
-            async with maker()() as db, db.begin():
-                user = await create_user(db, form.email.data or "", form.role.data, form.password.data or "")
+            async with transaction() as session:
+                user = await create_user(
+                    session, form.email.data or "", form.role.data, form.password.data or ""
+                )
                 await log(
-                    db,
+                    session,
                     "staff_change",
                     user.email,
                     f"Added {user.email} as {user.role}",
@@ -49,8 +51,8 @@ async def user_new() -> ResponseReturnValue:
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @requires("admin")
 async def user_edit(user_id: int) -> ResponseReturnValue:
-    async with maker()() as db:
-        user = await db.get(StaffUser, user_id)
+    session = db()
+    user = await session.get(StaffUser, user_id)
     if user is None:
         abort(404)
     if request.method == "GET":
@@ -59,18 +61,19 @@ async def user_edit(user_id: int) -> ResponseReturnValue:
     form = EditUserForm(await request.form)
     if form.validate():
         try:
-            async with maker()() as db, db.begin():
-                row = await db.get(StaffUser, user_id)
+            async with transaction() as session:
+                row = await session.get(StaffUser, user_id)
                 assert row is not None
                 before = {"role": row.role, "active": row.active}
-                await update_user(db, row, form.role.data, bool(form.active.data))
+                await update_user(session, row, form.role.data, bool(form.active.data))
                 after = {"role": row.role, "active": row.active}
                 if form.password.data:
-                    await set_password(db, row, form.password.data)
+                    await set_password(session, row, form.password.data)
                     after["password"] = "changed"  # noqa: S105 (an audit note, not a password)
                 if after != before:
-                    await log(db, "staff_change", row.email, f"Changed {row.email}", before, after)
+                    await log(session, "staff_change", row.email, f"Changed {row.email}", before, after)
         except StaffError as exc:
+            await session.refresh(user)  # the rollback expired it; the page shows it again
             form.role.errors = [str(exc)]
         else:
             await flash(f"Saved {user.email}. Any change signs them out everywhere.")

@@ -19,7 +19,7 @@ from .blueprint import bp
 from .forms import ImportForm, PublishForm, RollbackForm
 from .links import problem_link
 from .roles import requires
-from .web import control, log, maker, staff
+from .web import control, db, log, staff, transaction
 
 log_ = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -34,8 +34,7 @@ async def _checks(state: drafts.DraftState) -> tuple[list[dict[str, str]], list[
     problems = [problem_link(p, state.bundle) for p in validate_bundle(state.bundle)]
     results: list[scenarios.ScenarioResult] = []
     if not problems:
-        async with maker()() as db:
-            results = await scenarios.run_all(db, load_catalogue(state.bundle))
+        results = await scenarios.run_all(db(), load_catalogue(state.bundle))
     return problems, results
 
 
@@ -43,8 +42,8 @@ async def _checks(state: drafts.DraftState) -> tuple[list[dict[str, str]], list[
 @requires("viewer", write="publisher")
 async def publish() -> ResponseReturnValue:
     """Publish the draft: refused while it has problems or a scenario fails."""
-    async with maker()() as db:
-        state = await drafts.current(db)
+    session = db()
+    state = await drafts.current(session)
     form = PublishForm(await request.form if request.method == "POST" else None)
     problems, results = await _checks(state)
     failing = [r for r in results if not r.passed]
@@ -58,22 +57,24 @@ async def publish() -> ResponseReturnValue:
         elif not form.validate():
             status = 400
         else:
-            async with maker()() as db, db.begin():
-                current = await drafts.current(db)
-                if current.bundle != state.bundle:  # changed meanwhile: show the new state first
-                    await flash("The draft changed while you were reviewing it; check it again.")
-                    return redirect(url_for("admin.publish"))
-                message = (form.message.data or "").strip()
-                number = await publish_version(db, current.bundle, message, staff().email)
-                await drafts.discard(db)
-                await log(
-                    db,
-                    "publish",
-                    f"version/{number}",
-                    message,
-                    {"version": current.live_version},
-                    {"version": number, "bundle": current.bundle},
-                )
+            number = None
+            async with transaction():
+                current = await drafts.current(session)
+                if current.bundle == state.bundle:  # else changed meanwhile: show the new state first
+                    message = (form.message.data or "").strip()
+                    number = await publish_version(session, current.bundle, message, staff().email)
+                    await drafts.discard(session)
+                    await log(
+                        session,
+                        "publish",
+                        f"version/{number}",
+                        message,
+                        {"version": current.live_version},
+                        {"version": number, "bundle": current.bundle},
+                    )
+            if number is None:
+                await flash("The draft changed while you were reviewing it; check it again.")
+                return redirect(url_for("admin.publish"))
             await _switch_live()
             await flash(f"Published as version {number}. It is live now.")
             return redirect(url_for("admin.version", number=number))
@@ -91,8 +92,8 @@ async def publish() -> ResponseReturnValue:
 @bp.route("/versions")
 @requires("viewer")
 async def versions() -> ResponseReturnValue:
-    async with maker()() as db:
-        rows = await list_versions(db, limit=500)
+    session = db()
+    rows = await list_versions(session, limit=500)
     live = rows[0].id if rows else None
     return await render_template("admin/versions.html", rows=rows, live=live, title="Versions")
 
@@ -100,9 +101,9 @@ async def versions() -> ResponseReturnValue:
 @bp.route("/versions/<int:number>")
 @requires("viewer")
 async def version(number: int) -> ResponseReturnValue:
-    async with maker()() as db:
-        row = await get_version(db, number)
-        newest = await list_versions(db, limit=1)
+    session = db()
+    row = await get_version(session, number)
+    newest = await list_versions(session, limit=1)
     if row is None:
         abort(404)
     counts = {s: len(row.bundle.get(s) or []) for s in drafts.SECTIONS}
@@ -114,8 +115,8 @@ async def version(number: int) -> ResponseReturnValue:
 @bp.route("/versions/<int:number>/export")
 @requires("viewer")
 async def version_export(number: int) -> ResponseReturnValue:
-    async with maker()() as db:
-        row = await get_version(db, number)
+    session = db()
+    row = await get_version(session, number)
     if row is None:
         abort(404)
     return Response(
@@ -129,21 +130,27 @@ async def version_export(number: int) -> ResponseReturnValue:
 @requires("publisher")
 async def rollback(number: int) -> ResponseReturnValue:
     """Publish a copy of an earlier version as the newest (after a confirmation form)."""
-    async with maker()() as db:
-        row = await get_version(db, number)
+    session = db()
+    row = await get_version(session, number)
     if row is None:
         abort(404)
     form = RollbackForm(await request.form if request.method == "POST" else None)
     if request.method == "POST" and form.validate():
         reason = (form.message.data or "").strip()
         try:
-            async with maker()() as db, db.begin():
+            async with transaction():
                 message = f"Rollback to version {number}: {reason}"
-                new = await publish_version(db, row.bundle, message, staff().email, copied_from=number)
+                new = await publish_version(session, row.bundle, message, staff().email, copied_from=number)
                 await log(
-                    db, "rollback", f"version/{new}", message, None, {"version": new, "copied_from": number}
+                    session,
+                    "rollback",
+                    f"version/{new}",
+                    message,
+                    None,
+                    {"version": new, "copied_from": number},
                 )
         except CatalogueInvalid as exc:
+            await session.refresh(row)  # the rollback expired it; the page shows it again
             form.message.errors = [f"Version {number} no longer passes validation: {p}" for p in exc.problems]
         else:
             await _switch_live()
@@ -159,19 +166,19 @@ async def import_bundle() -> ResponseReturnValue:
     """Import a bundle file (or pasted JSON) as the draft; a bad bundle changes nothing."""
     form = ImportForm(await request.form if request.method == "POST" else None)
     problems: list[str] = []
+    session = db()
     if request.method == "POST":
-        async with maker()() as db:
-            has_draft = (await drafts.current(db)).is_draft
+        has_draft = (await drafts.current(session)).is_draft
         bundle, problems = await _read_import(form)
         if has_draft and not form.replace.data:
             problems.append("There is a draft already: tick “replace the current draft” to confirm")
         if bundle is not None and not problems:
-            async with maker()() as db, db.begin():
-                state = await drafts.current(db)
-                await drafts.replace(db, bundle, state.live_version, staff().email)
+            async with transaction():
+                state = await drafts.current(session)
+                await drafts.replace(session, bundle, state.live_version, staff().email)
                 name = str(bundle.get("name", ""))
                 await log(
-                    db,
+                    session,
                     "import",
                     "draft",
                     f"Imported '{name}' as the draft",
@@ -180,8 +187,7 @@ async def import_bundle() -> ResponseReturnValue:
                 )
             await flash("Imported as the draft. Check it, then publish.")
             return redirect(url_for("admin.draft"))
-    async with maker()() as db:
-        state = await drafts.current(db)
+    state = await drafts.current(session)
     status = 200 if request.method == "GET" else 422
     return await render_template(
         "admin/import.html", form=form, problems=problems, state=state, title="Import"

@@ -1,14 +1,21 @@
-"""Request helpers shared by the admin views: database sessions, the signed-in staff, CSRF, audit."""
+"""Request helpers of the admin views: the request's database session, the signed-in staff, CSRF, audit.
+
+One ``AsyncSession`` per admin request (Flask tutorial's ``get_db`` pattern): :func:`db` opens it
+lazily in ``g``; :func:`close_db` (the blueprint's teardown) rolls back whatever was not committed
+and closes it. Views that write commit explicitly (:func:`transaction`) before they acknowledge.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from quart import abort, current_app, g, request, session
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from quart import Quart, abort, current_app, g, request, session
+from sqlalchemy.ext.asyncio import AsyncSession
 from wtforms import Form
 from wtforms.csrf.session import SessionCSRF
 from wtforms.meta import DefaultMeta
@@ -18,14 +25,31 @@ from service.control import ServiceControl
 from service.runtime import NotServing, Runtime, get_runtime
 
 from . import audit
+from .audit import Actor
 from .auth import LoginLimiter, Staff
+
+ADMIN_KEY = "planwise_admin"  # the one entry of app.extensions the admin owns
 
 
 @dataclass
 class AdminState:
-    """The admin's per-app state, in ``app.extensions["planwise_admin"]``."""
+    """The admin's per-app state (``app.extensions[ADMIN_KEY]``), set by ``admin.init_app``."""
 
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+
+
+def init_state(app: Quart) -> AdminState:
+    """Give ``app`` its admin state (called once by ``admin.init_app``)."""
+    app.extensions[ADMIN_KEY] = found = AdminState()
+    return found
+
+
+def get_admin(app: Quart | None = None) -> AdminState:
+    """The admin state of ``app`` (``current_app`` by default)."""
+    found = (app or current_app).extensions.get(ADMIN_KEY)
+    if not isinstance(found, AdminState):
+        raise RuntimeError("the admin is not set up on this app: call admin.init_app(app)")
+    return found
 
 
 class CsrfForm(Form):
@@ -41,10 +65,6 @@ def settings() -> Settings:
     return cast(Settings, current_app.config["PLANWISE"])
 
 
-def state() -> AdminState:
-    return cast(AdminState, current_app.extensions["planwise_admin"])
-
-
 def runtime() -> Runtime:
     """The running service (503 when it is not serving)."""
     try:
@@ -53,8 +73,39 @@ def runtime() -> Runtime:
         abort(503)
 
 
-def maker() -> async_sessionmaker[AsyncSession]:
-    return runtime().sessions
+def db() -> AsyncSession:
+    """This request's database session, opened on first use; closed by :func:`close_db`."""
+    found: AsyncSession | None = g.get("admin_db")
+    if found is None:
+        found = g.admin_db = runtime().sessions()
+    return found
+
+
+async def close_db(error: BaseException | None = None) -> None:
+    """Teardown: roll back what the request did not commit (always on error) and close its session."""
+    found: AsyncSession | None = g.pop("admin_db", None)
+    if found is not None:
+        try:
+            if error is not None or found.in_transaction():
+                await found.rollback()
+        finally:
+            await found.close()
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[AsyncSession]:
+    """The request's session for a write: committed when the block ends, rolled back if it raises.
+
+    Unlike ``session.begin()`` this also works after the view has read (SQLAlchemy's autobegin has
+    then opened the transaction already); the reads and the write commit together.
+    """
+    found = db()
+    try:
+        yield found
+    except BaseException:
+        await found.rollback()
+        raise
+    await found.commit()
 
 
 def control() -> ServiceControl:
@@ -93,6 +144,11 @@ def staff() -> Staff:
 
 def address() -> str:
     return request.remote_addr or ""
+
+
+def actor() -> Actor:
+    """The signed-in staff member as the actor of a change (editing functions take it explicitly)."""
+    return Actor(staff().email, address())
 
 
 async def log(

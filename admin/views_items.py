@@ -1,0 +1,190 @@
+"""Attributes, plans and questions of the draft: the generic item views (admin/crud.py) per kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from quart import flash, redirect, request, url_for
+from quart.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+
+from . import drafts
+from .blueprint import bp
+from .crud import Item, ItemKind, ItemView, register
+from .editing import Outcome, move_item
+from .forms_catalogue import (
+    AttributeForm,
+    PlanBase,
+    QuestionForm,
+    attribute_data,
+    attribute_item,
+    plan_data,
+    plan_form_class,
+    plan_item,
+    question_data,
+    question_item,
+)
+from .roles import requires
+from .web import actor, transaction
+
+
+class AttributeView(ItemView):
+    """Key, type, label, unit, description, enum options; renaming a key renames it in every plan."""
+
+    kind = ItemKind(
+        section="attributes",
+        name="attribute",
+        label="Attribute",
+        plural="Attributes",
+        add_label="Add an attribute",
+        delete_message=(
+            "Plans keep their values for it, and they show as problems until removed or re-declared."
+        ),
+        help="The attributes every plan can have (price, data, roaming…). Rules compare plans on them.",
+    )
+
+    def form(self, state: drafts.DraftState, formdata: Any = None, data: Item | None = None) -> AttributeForm:
+        return AttributeForm(formdata, data=data)
+
+    def blank(self, state: drafts.DraftState) -> Item:
+        return {"type": "number"}
+
+    def data(self, item: Item, state: drafts.DraftState) -> Item:
+        return attribute_data(item)
+
+    def item(self, form: AttributeForm, state: drafts.DraftState, old: Item | None) -> Item | None:
+        return attribute_item(form)
+
+    def also(self, form: AttributeForm, index: int | None, item: Item) -> Callable[[Item], None] | None:
+        original = form.original.data or ""
+        if index is None or not original or original == item["key"]:
+            return None
+        new = item["key"]
+
+        def rename(bundle: Item) -> None:  # rules are left to the validator
+            for plan in bundle.get("plans") or []:
+                values = plan.get("attributes") if isinstance(plan, dict) else None
+                if isinstance(values, dict) and original in values and new not in values:
+                    values[new] = values.pop(original)
+
+        return rename
+
+
+class PlanView(ItemView):
+    """One typed input per declared attribute, and the active flag."""
+
+    kind = ItemKind(
+        section="plans",
+        name="plan",
+        label="Plan",
+        plural="Plans",
+        add_label="Add a plan",
+        delete_message="The plan is removed from the draft. It stays in published versions.",
+    )
+
+    def form(self, state: drafts.DraftState, formdata: Any = None, data: Item | None = None) -> PlanBase:
+        return plan_form_class(state.items("attributes"))(formdata, data=data)
+
+    def blank(self, state: drafts.DraftState) -> Item:
+        return {"active": True}
+
+    def data(self, item: Item, state: drafts.DraftState) -> Item:
+        return plan_data(item, state.items("attributes"))
+
+    def item(self, form: PlanBase, state: drafts.DraftState, old: Item | None) -> Item | None:
+        return plan_item(form, state.items("attributes"), old)
+
+    def context(self, form: Any, state: drafts.DraftState, outcome: Outcome | None, **extra: Any) -> Item:
+        """Problems of ``attributes.KEY`` go to the attribute's own input ``attr_KEY``."""
+        attributes = [
+            a for a in state.items("attributes") if isinstance(a, dict) and isinstance(a.get("key"), str)
+        ]
+        plain: list[tuple[str, str]] = []
+        problems: dict[str, list[str]] = {}
+        for rest, message in outcome.details if outcome else []:
+            if rest.startswith("attributes."):
+                problems.setdefault("attr_" + rest.split(".")[1], []).append(message)
+            else:
+                plain.append((rest, message))
+        for field, messages in drafts.by_field(plain).items():
+            problems.setdefault(field, []).extend(messages)
+        return {"attributes": attributes, "problems": problems, **extra}
+
+
+class QuestionView(ItemView):
+    """Five types; options with add/remove/reorder buttons that change the form only."""
+
+    kind = ItemKind(
+        section="questions",
+        name="question",
+        label="Question",
+        plural="Questions",
+        add_label="Add a question",
+        delete_message="Rules that test this question will show problems until they are changed.",
+        help="People are asked the questions in this order.",
+        scripts=("admin.js",),
+    )
+
+    def form(self, state: drafts.DraftState, formdata: Any = None, data: Item | None = None) -> QuestionForm:
+        return QuestionForm(formdata, data=data)
+
+    def blank(self, state: drafts.DraftState) -> Item:
+        return question_data({"type": "choice", "options": [{"value": "", "label": ""}] * 2})
+
+    def data(self, item: Item, state: drafts.DraftState) -> Item:
+        return question_data(item)
+
+    def item(self, form: QuestionForm, state: drafts.DraftState, old: Item | None) -> Item | None:
+        return question_item(form)
+
+    async def submit(
+        self, posted: MultiDict[str, Any], state: drafts.DraftState, index: int | None, old: Item | None
+    ) -> ResponseReturnValue:
+        command = posted.get("option", "")
+        if command:
+            edited = _edit_options(QuestionForm(posted), command)
+            if edited is not None:
+                return await self.render(edited, state, index)
+        return await super().submit(posted, state, index, old)
+
+
+def _edit_options(form: QuestionForm, command: str) -> QuestionForm | None:
+    """Apply an option button (add, remove:N, up:N, down:N) to the form, unsaved; None if not one."""
+    rows = [
+        {"value": e.form.value.data or "", "label": e.form.label.data or "", "help": e.form.help.data or ""}
+        for e in form.options.entries
+    ]
+    verb, _, arg = command.partition(":")
+    if verb == "add":
+        rows.append({"value": "", "label": "", "help": ""})
+    elif verb in ("remove", "up", "down") and arg.isdigit() and int(arg) < len(rows):
+        i = int(arg)
+        if verb == "remove":
+            rows.pop(i)
+        elif verb == "up" and i > 0:
+            rows[i - 1], rows[i] = rows[i], rows[i - 1]
+        elif verb == "down" and i + 1 < len(rows):
+            rows[i + 1], rows[i] = rows[i], rows[i + 1]
+    else:
+        return None
+    data = {name: field.data for name, field in form._fields.items() if name != "options"}
+    data["options"] = rows
+    return QuestionForm(data=data)
+
+
+for _view in (AttributeView(), PlanView(), QuestionView()):
+    register(_view)
+
+
+@bp.route("/draft/questions/<int:index>/move", methods=["POST"])
+@requires("editor")
+async def question_move(index: int) -> ResponseReturnValue:
+    """Move a question up or down (the questionnaire order)."""
+    form = await request.form
+    delta = -1 if form.get("direction") == "up" else 1
+    async with transaction() as session:
+        outcome = await move_item(session, actor(), "questions", index, form.get("original", ""), delta)
+    if outcome.conflict:
+        await flash(outcome.conflict)
+    return redirect(url_for("admin.questions"))

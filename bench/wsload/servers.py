@@ -1,0 +1,105 @@
+"""Servers under test: a subprocess in its own process group, its readiness, CPU and memory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from .config import HOST, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A server subprocess in its own process group; stopped gracefully, then killed."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], workdir: Path) -> None:
+        self.name = name
+        self.port = int(cmd[cmd.index("--port") + 1])
+        self.log_path = workdir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.known: dict[int, float] = {}  # pid -> create time, of the server and its children
+
+    @property
+    def url(self) -> str:
+        return f"ws://{HOST}:{self.port}/ws"
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"http://{HOST}:{self.port}/healthz", timeout=1) as reply:
+                    if reply.status == 200:
+                        return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready in {timeout:g} s:\n{self.log_tail()}")
+
+    def processes(self) -> list[psutil.Process]:
+        """The server process and its children (the durable engine worker)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                self.known.setdefault(proc.pid, proc.create_time())
+        return procs
+
+    def cpu(self) -> float:
+        total = 0.0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        return total
+
+    def log_tail(self, lines: int = 30) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        self.processes()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        for pid, created in self.known.items():  # e.g. an engine worker left behind
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                if pid != self.proc.pid and psutil.Process(pid).create_time() == created:
+                    os.kill(pid, signal.SIGKILL)
+        self._log.close()
+
+
+def system_cpu() -> float:
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)

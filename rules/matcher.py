@@ -1,12 +1,13 @@
 """The plan matcher: fired rules' effects applied to the plans, ranked and explained.
 
-Its output is the rules part of a ``recommendationUpdates`` payload (PROTOCOL.md):
-``questions``, ``plans``, ``excluded``, ``totalPlans``, ``matchedPlans``.
+Its output is the rules part of a ``recommendationUpdates`` payload (PROTOCOL.md): ``plans``,
+``excluded``, ``totalPlans``, ``matchedPlans``; :func:`question_states` gives ``questions``
+(they depend on every stored answer, the plans only on the answers the rules read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,10 +232,6 @@ class Matcher:
             entry["reasons"] = against[i]
             excluded.append(entry)
         return {
-            "questions": [
-                {"id": q.id, "visible": q.id in visible, "answered": q.id in answers}
-                for q in catalogue.questions
-            ],
             "plans": payload_plans,
             "excluded": excluded,
             "totalPlans": len(plans),
@@ -277,6 +274,15 @@ class Matcher:
             present.sort(key=values.__getitem__, reverse=desc)
             items = present + [i for i in items if values[i] is None]
         return items
+
+
+def question_states(
+    catalogue: Catalogue, visible: Collection[str], answers: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """``questions`` of an update, in catalogue order: visible, and answered (an answer is stored)."""
+    return [
+        {"id": q.id, "visible": q.id in visible, "answered": q.id in answers} for q in catalogue.questions
+    ]
 
 
 def _plan_payload(plan: Plan, rank: int, score: int | float, reasons: list[dict[str, str]]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from .core import Planwise
 from .errors import ProtocolError
 from .hub import STAGES
 from .origins import origin_allowed
-from .ratelimit import WindowLimit, per_second
 from .runtime import get_runtime
 from .schemas import (
     AuthHeaders,
@@ -43,14 +42,11 @@ from .ws import SESSION_COOKIE
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-RATE_LIMIT = "planwise_api_rate_limit"
-
 
 @bp.record_once
 def _init_app(state: BlueprintSetupState) -> None:
-    """Per app: the rate limit (PLANWISE_RATE_PER_SECOND, _BURST) and the documented answer limit."""
+    """Per app: the documented answer limit (the rate limit lives in the Runtime)."""
     settings = state.app.config["PLANWISE"]
-    state.app.extensions[RATE_LIMIT] = WindowLimit(per_second(settings.rate_per_second, settings.rate_burst))
     schema = state.app.extensions.get("QUART_SCHEMA")
     if schema is not None:
         schema.openapi_provider = _Documented(cast(Quart, state.app), schema, settings.max_answers)
@@ -132,8 +128,7 @@ async def _body() -> dict[str, Any]:
 
 
 def _rate_limit(key: str) -> None:
-    limit: WindowLimit = current_app.extensions[RATE_LIMIT]
-    if not limit.hit(key):
+    if not get_runtime().http_limit.hit(key):
         raise ProtocolError("rate_limited", "Too many requests; slow down")
 
 
@@ -201,7 +196,7 @@ async def get_session(session_id: str) -> Response:
             "answers": state.answers,
             "revision": state.revision,
             "selection": state.selection,
-            "update": update,
+            "update": update.payload,
         }
     )
 
@@ -214,7 +209,7 @@ async def get_session(session_id: str) -> Response:
 async def post_responses(session_id: str) -> Response:
     """Merge answers (all or nothing); the reply is the new rules-stage update."""
     state = await _session(session_id)
-    return _json(await _planwise().respond(state, await _body()))
+    return _json((await _planwise().respond(state, await _body())).payload)
 
 
 @bp.delete("/sessions/<session_id>/responses")
@@ -223,7 +218,7 @@ async def post_responses(session_id: str) -> Response:
 async def delete_responses(session_id: str) -> Response:
     """Clear every answer (reset)."""
     state = await _session(session_id)
-    return _json(await _planwise().reset(state))
+    return _json((await _planwise().reset(state)).payload)
 
 
 @bp.get("/sessions/<session_id>/updates")
@@ -241,7 +236,7 @@ async def get_updates(session_id: str) -> Response:
     update = await planwise.hub.wait_for(state.id, (query.after, query.version, STAGES[query.stage]), wait)
     if update is None:
         return Response("", 204)
-    return _json(update)
+    return _json(update.payload)
 
 
 @bp.post("/sessions/<session_id>/selection")

@@ -19,7 +19,7 @@ import orjson
 from .config import Settings
 from .core import Opened, Planwise, error_frame
 from .errors import ProtocolError
-from .hub import OrderKey, frame
+from .hub import OrderKey, frame, replying
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +238,11 @@ class WsSession:
             raise ProtocolError("unknown_event", f"Unknown event '{event[:40]}'")
         state = await self._state()
         if event == "userResponse":
-            await self.planwise.respond(state, payload, self.conn, reply_to)
+            with replying(self.conn, reply_to):  # the update reaches this connection with replyTo
+                await self.planwise.respond(state, payload)
         elif event == "reset":
-            await self.planwise.reset(state, self.conn, reply_to)
+            with replying(self.conn, reply_to):
+                await self.planwise.reset(state)
         else:
             saved, _ = await self.planwise.select(state, payload)
             self.conn.offer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +13,13 @@ from rules.answers import validate_answers
 from .config import Settings
 from .enrich import Enrichment
 from .errors import ProtocolError
-from .hub import Hub, Subscriber, frame
+from .hub import Hub, frame
 from .live import LiveCatalogue, LoadedVersion
 from .recommend import Recommender
 from .schemas import OneAnswer, SelectPlan, parse, user_response_model
 from .store import Conflict, SessionState, SessionStore
 from .tokens import Tokens
+from .update import Update
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +104,19 @@ class Planwise:
     def questionnaire(self) -> dict[str, Any]:
         return self.live.require().questionnaire
 
-    async def current_update(self, state: SessionState) -> dict[str, Any]:
-        """The session's current rules update (what a (re)connecting client is shown first)."""
+    async def current_update(self, state: SessionState) -> Update:
+        """The session's current update (what a (re)connecting client is shown first)."""
         loaded = self.live.require()
         update = await self.recommender.update(loaded, state.answers, state.revision)
         if self.hub.newer_than_latest(state.id, update):
-            self.hub.publish_update(state.id, update)
-            self.enrichment.submit(state.id, update)
+            self._publish(state, update)
         latest = self.hub.latest(state.id)
         return latest if latest is not None else update
+
+    def _publish(self, state: SessionState, update: Update) -> None:
+        """The one way an update goes out: to the session's connections, then to enrichment."""
+        self.hub.publish_update(state.id, update)
+        self.enrichment.submit(state.id, update)
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -123,10 +128,11 @@ class Planwise:
         answers: dict[str, Any] = message.answers
         return answers
 
-    async def respond(
-        self, state: SessionState, data: object, origin: Subscriber | None = None, reply_to: Any = None
-    ) -> dict[str, Any]:
-        """Apply a userResponse (all or nothing), commit it, and publish the new update."""
+    async def respond(self, state: SessionState, data: object) -> Update:
+        """Apply a userResponse (all or nothing), commit it, and publish the new update.
+
+        A transport marks the connection that asked with ``hub.replying`` (it gets ``replyTo``).
+        """
         answers = self.parse_answers(data)
         loaded = self.live.require()
         clean, problems = validate_answers(loaded.catalogue, answers)
@@ -145,21 +151,18 @@ class Planwise:
             return merged
 
         async with state.lock:
-            return await self._commit_and_publish(state, merge, origin, reply_to)
+            return await self._commit_and_publish(state, merge, checked=clean.keys())
 
-    async def reset(
-        self, state: SessionState, origin: Subscriber | None = None, reply_to: Any = None
-    ) -> dict[str, Any]:
+    async def reset(self, state: SessionState) -> Update:
         async with state.lock:
-            return await self._commit_and_publish(state, lambda _: {}, origin, reply_to)
+            return await self._commit_and_publish(state, lambda _: {})
 
     async def _commit_and_publish(
         self,
         state: SessionState,
         change: Callable[[dict[str, Any]], dict[str, Any]],
-        origin: Subscriber | None,
-        reply_to: Any,
-    ) -> dict[str, Any]:
+        checked: Collection[str] = (),
+    ) -> Update:
         loaded = self.live.require()
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
@@ -172,9 +175,8 @@ class Planwise:
                     raise ProtocolError("not_found", "This session no longer exists") from None
         else:
             raise ProtocolError("unavailable", "This session is changing too fast; try again")
-        update = await self.recommender.update(loaded, state.answers, state.revision)
-        self.hub.publish_update(state.id, update, origin, reply_to)
-        self.enrichment.submit(state.id, update)
+        update = await self.recommender.update(loaded, state.answers, state.revision, checked)
+        self._publish(state, update)
         return update
 
     # -- changes made by other processes ------------------------------------------------------
@@ -210,9 +212,7 @@ class Planwise:
                 loaded = self.live.current
                 if loaded is None or not self.hub.is_live(state.id):
                     return
-                update = await self.recommender.update(loaded, state.answers, state.revision)
-                self.hub.publish_update(state.id, update)
-                self.enrichment.submit(state.id, update)
+                self._publish(state, await self.recommender.update(loaded, state.answers, state.revision))
         except ProtocolError as exc:
             log.warning("could not re-evaluate session %s changed elsewhere: %s", state.id, exc.message)
         except Exception:
@@ -247,8 +247,8 @@ class Planwise:
         return _saved(selection), False
 
     async def _rank_of(self, loaded: LoadedVersion, state: SessionState, plan_id: str) -> int | None:
-        part = await self.recommender.rules_part(loaded, state.answers)
-        return next((p["rank"] for p in part["plans"] if p["id"] == plan_id), None)
+        found = await self.recommender.evaluate(loaded, state.answers)
+        return next((p["rank"] for p in found.part["plans"] if p["id"] == plan_id), None)
 
     # -- publish ----------------------------------------------------------------------------
 
@@ -268,9 +268,7 @@ class Planwise:
                 async with state.lock:
                     if questions_changed:
                         self.hub.broadcast(session_id, "questionnaire", new.questionnaire)
-                    update = await self.recommender.update(new, state.answers, state.revision)
-                    self.hub.publish_update(session_id, update)
-                    self.enrichment.submit(session_id, update)
+                    self._publish(state, await self.recommender.update(new, state.answers, state.revision))
             except ProtocolError as exc:
                 log.warning("could not re-evaluate session %s after publish: %s", session_id, exc.message)
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rules.model import Catalogue
 
-from .hub import Hub, order_key
-from .live import LiveCatalogue, LoadedVersion
+from .hub import Hub
+from .live import LiveCatalogue
+from .update import Update
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,6 @@ class Enricher(Protocol):
     def sort_key(self, ctx: EnrichContext) -> Callable[[dict[str, Any]], Any] | None: ...
 
 
-Expand = Callable[[LoadedVersion, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
-
-
 def load_enrichers(names: tuple[str, ...]) -> list[Enricher]:
     """Instantiate plug-in enrichers named ``package.module:Class``."""
     out: list[Enricher] = []
@@ -73,16 +71,12 @@ class Enrichment:
         workers: int = 2,
         queue_size: int = 1000,
         timeout: float = 2.0,
-        expand: Expand | None = None,
     ) -> None:
-        # Gives every matched plan of an update (not only its page): re-ranking happens before
-        # the limit, so a plan ranked below the page by the rules can move into it.
-        self.expand = expand
         self.hub = hub
         self.live = live
         self.enrichers = enrichers
         self.timeout = timeout
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[tuple[str, Update]] = asyncio.Queue(queue_size)
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
@@ -97,7 +91,7 @@ class Enrichment:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    def submit(self, session_id: str, update: dict[str, Any]) -> None:
+    def submit(self, session_id: str, update: Update) -> None:
         """Queue a rules update for enrichment; when the queue is full the work is skipped."""
         loaded = self.live.current
         if not self._tasks or (not self.enrichers and (loaded is None or loaded.estimate is None)):
@@ -106,9 +100,7 @@ class Enrichment:
             self._queue.put_nowait((session_id, update))
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning(
-                "enrichment queue full: skipped session %s revision %s", session_id, update["revision"]
-            )
+            log.warning("enrichment queue full: skipped session %s revision %s", session_id, update.revision)
 
     async def _work(self) -> None:
         while True:
@@ -124,33 +116,33 @@ class Enrichment:
             finally:
                 self._queue.task_done()
 
-    def _is_current(self, session_id: str, update: dict[str, Any]) -> bool:
+    def _is_current(self, session_id: str, update: Update) -> bool:
         latest = self.hub.latest(session_id)
-        return latest is None or order_key(latest) <= order_key(update)
+        return latest is None or latest.key <= update.key
 
-    async def enrich(self, update: dict[str, Any]) -> dict[str, Any] | None:
+    async def enrich(self, update: Update) -> Update | None:
         """The enriched copy of a rules update, or None when nothing was added to any plan."""
         loaded = self.live.current
-        if loaded is None or loaded.version != update["version"]:
+        if loaded is None or loaded.version != update.version:
             return None
         catalogue = loaded.catalogue
         enrichers = [e for e in self.enrichers if _applies(e, catalogue)]
         calc = loaded.estimate
         if calc is None and not enrichers:
             return None
-        visible = frozenset(q["id"] for q in update["questions"] if q["visible"])
-        inputs = calc.inputs(update["answers"], visible) if calc is not None else None
-        ctx = EnrichContext(catalogue, update["answers"], visible, update)
+        payload, visible = update.payload, update.visible
+        inputs = calc.inputs(update.answers, visible) if calc is not None else None
+        ctx = EnrichContext(catalogue, update.answers, visible, payload)
         plugin_sorts = any(e.sort_key(ctx) is not None for e in enrichers)
         by_estimate = inputs is not None and loaded.matcher.ranks_by_estimate
-        candidates: list[dict[str, Any]] = update["plans"]
-        if (
-            (by_estimate or plugin_sorts)
-            and self.expand is not None
-            and update["matchedPlans"] > len(candidates)
-        ):
-            candidates = await self.expand(loaded, update)  # the same version as the update
-            ctx = EnrichContext(catalogue, update["answers"], visible, {**update, "plans": candidates})
+        candidates: list[dict[str, Any]] = payload["plans"]
+        if (by_estimate or plugin_sorts) and payload["matchedPlans"] > len(candidates):
+            # Re-ranking happens before the limit: every matched plan, from the same evaluation.
+            every = len(catalogue.active_plans)
+            candidates = loaded.matcher.match(update.evaluation, update.answers, update.usable, every)[
+                "plans"
+            ]
+            ctx = EnrichContext(catalogue, update.answers, visible, {**payload, "plans": candidates})
         estimates = (
             calc.for_plans(inputs, [p["id"] for p in candidates]) if calc and inputs is not None else {}
         )
@@ -187,7 +179,7 @@ class Enrichment:
                 value = estimates.get(merged["id"])
                 if value is not None and "estimate" not in merged:
                     merged["estimate"] = calc.payload(catalogue.plan_by_id[merged["id"]], inputs, value)
-        return {**update, "stage": "enriched", "plans": plans}
+        return update.enriched(plans)
 
     async def _plugins(
         self, enrichers: list[Enricher], ctx: EnrichContext

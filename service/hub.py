@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import orjson
 
-STAGES = {"rules": 0, "enriched": 1}
+from .update import STAGES, OrderKey, Update
 
-OrderKey = tuple[int, int, int]
-
-
-def order_key(update: dict[str, Any]) -> OrderKey:
-    """Updates of one session are ordered by (revision, version, stage)."""
-    return (update["revision"], update["version"], STAGES[update["stage"]])
+__all__ = ["STAGES", "Hub", "OrderKey", "Subscriber", "frame", "replying"]
 
 
 def frame(event: str, data: dict[str, Any]) -> bytes:
@@ -30,6 +28,22 @@ class Subscriber(Protocol):
     def offer(self, frame: bytes) -> None: ...
 
 
+# The connection whose message is being handled, and the id its reply carries: set by a transport
+# around a call into the core, read when the update that call produces is published. Per task,
+# so other tasks' publishes (other tabs, enrichment, a catalogue publish) never see it.
+_REPLY: ContextVar[tuple[Subscriber, Any] | None] = ContextVar("planwise_reply", default=None)
+
+
+@contextmanager
+def replying(sub: Subscriber, reply_to: Any) -> Iterator[None]:
+    """Within this block, the update published for ``sub``'s session reaches ``sub`` with ``replyTo``."""
+    token = _REPLY.set((sub, reply_to) if reply_to is not None else (sub, None))
+    try:
+        yield
+    finally:
+        _REPLY.reset(token)
+
+
 class Hub:
     """Session id -> connections; keeps each session's newest update for late joiners and long polls."""
 
@@ -37,7 +51,7 @@ class Hub:
         self._subs: dict[str, set[Subscriber]] = {}
         # Newest update per recently active session (LRU), so a long poll that starts after an
         # enriched update was produced still gets it.
-        self._latest: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._latest: OrderedDict[str, Update] = OrderedDict()
         self._remember = remember
         self._changed: dict[str, asyncio.Condition] = {}
         self._waiting: dict[str, int] = {}
@@ -61,25 +75,24 @@ class Hub:
         """Whether the session has an open connection or a waiting long poll in this process."""
         return session_id in self._subs or bool(self._waiting.get(session_id))
 
-    def latest(self, session_id: str) -> dict[str, Any] | None:
+    def latest(self, session_id: str) -> Update | None:
         return self._latest.get(session_id)
 
-    def newer_than_latest(self, session_id: str, update: dict[str, Any]) -> bool:
+    def newer_than_latest(self, session_id: str, update: Update) -> bool:
         current = self._latest.get(session_id)
-        return current is None or order_key(update) > order_key(current)
+        return current is None or update.key > current.key
 
-    def publish_update(
-        self, session_id: str, update: dict[str, Any], origin: Subscriber | None = None, reply_to: Any = None
-    ) -> bool:
+    def publish_update(self, session_id: str, update: Update) -> bool:
         """Send an update to every connection of the session unless it is older than the newest.
 
-        ``origin`` (the connection whose message caused it) gets the copy carrying ``replyTo``.
-        Returns False when the update was stale and dropped.
+        The connection whose message caused it (see :func:`replying`) gets the copy carrying
+        ``replyTo``. Returns False when the update was stale and dropped.
         """
-        key = order_key(update)
+        key = update.key
         current = self._latest.get(session_id)
-        if current is not None and key < order_key(current):
+        if current is not None and key < current.key:
             return False
+        origin, reply_to = _REPLY.get() or (None, None)
         self._latest[session_id] = update
         self._latest.move_to_end(session_id)
         if len(self._latest) > self._remember:
@@ -90,10 +103,10 @@ class Hub:
                 continue  # this connection already has this update or a newer one
             sub.last_update = key
             if sub is origin and reply_to is not None:
-                sub.offer(frame("recommendationUpdates", {**update, "replyTo": reply_to}))
+                sub.offer(frame("recommendationUpdates", {**update.payload, "replyTo": reply_to}))
             else:
                 if plain is None:
-                    plain = frame("recommendationUpdates", update)
+                    plain = frame("recommendationUpdates", update.payload)
                 sub.offer(plain)
         if origin is not None and origin not in self._subs.get(session_id, ()):
             self.send_update_to(origin, update, reply_to)
@@ -103,15 +116,16 @@ class Hub:
         return True
 
     @staticmethod
-    def send_update_to(sub: Subscriber, update: dict[str, Any], reply_to: Any = None) -> None:
+    def send_update_to(sub: Subscriber, update: Update, reply_to: Any = None) -> None:
         """Send an update to one connection (its opening sequence), keeping its order."""
-        key = order_key(update)
+        key = update.key
         if sub.last_update is not None and key <= sub.last_update:
             return
         sub.last_update = key
+        payload = update.payload
         sub.offer(
             frame(
-                "recommendationUpdates", {**update, "replyTo": reply_to} if reply_to is not None else update
+                "recommendationUpdates", {**payload, "replyTo": reply_to} if reply_to is not None else payload
             )
         )
 
@@ -120,14 +134,14 @@ class Hub:
         for sub in list(self._subs.get(session_id, ())):
             sub.offer(encoded)
 
-    async def wait_for(self, session_id: str, after: OrderKey, wait: float) -> dict[str, Any] | None:
+    async def wait_for(self, session_id: str, after: OrderKey, wait: float) -> Update | None:
         """The newest update later than ``after``, waiting up to ``wait`` seconds for one."""
         condition = self._changed.setdefault(session_id, asyncio.Condition())
         self._waiting[session_id] = self._waiting.get(session_id, 0) + 1
 
         def ready() -> bool:
             current = self._latest.get(session_id)
-            return current is not None and order_key(current) > after
+            return current is not None and current.key > after
 
         try:
             async with condition:

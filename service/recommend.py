@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -13,51 +15,57 @@ from rules.answers import validate_answers
 from rules.engine import Engine
 from rules.errors import EngineUnavailable, RulesError
 from rules.evaluation import Evaluation
+from rules.matcher import question_states
 
 from .errors import ProtocolError
 from .live import LoadedVersion
+from .update import Update
 
 log = logging.getLogger(__name__)
 
 
-def usable_answers(loaded: LoadedVersion, answers: dict[str, Any]) -> dict[str, Any]:
+def usable_answers(
+    loaded: LoadedVersion, answers: dict[str, Any], checked: Collection[str] = ()
+) -> dict[str, Any]:
     """The stored answers that still fit this version's questions (a publish may change a type).
 
     Answers that no longer fit are kept in the session and echoed, but the rules ignore them.
+    ``checked`` answers were just validated against this version (a userResponse's own).
     """
     known = loaded.catalogue.question_by_id
     candidate = {k: v for k, v in answers.items() if k in known}
-    if not candidate:
+    unchecked = {k: v for k, v in candidate.items() if k not in checked}
+    if not unchecked:
         return candidate
-    _, problems = validate_answers(loaded.catalogue, candidate)
+    _, problems = validate_answers(loaded.catalogue, unchecked)
     for qid, _message in problems:
         candidate.pop(qid, None)
     return candidate
 
 
 class Recommender:
-    """Turns (version, answers) into the rules part of an update, caching recent results.
+    """Turns (version, answers) into rules-stage updates, caching recent evaluations.
 
     Answers arrive one at a time in real use, so answer sets repeat across people: the cache
-    (keyed by version and answers) saves most evaluations. Cached parts are shared: never mutate.
+    (keyed by version and the answers that can matter) saves most evaluations. Cached parts are
+    shared: never mutate.
     """
 
     def __init__(self, engine: Engine, cache_size: int = 4096) -> None:
         self.engine = engine
-        self._cache: OrderedDict[tuple[int, bytes], tuple[dict[str, Any], frozenset[str]]] = OrderedDict()
-        # The last few evaluations, for the enrichment stage's full ranking (no second evaluation).
-        self._evaluations: OrderedDict[tuple[int, bytes], tuple[Evaluation, dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, bytes], _Evaluated] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
         self.misses = 0
 
     async def evaluate(
-        self, loaded: LoadedVersion, answers: dict[str, Any]
-    ) -> tuple[dict[str, Any], frozenset[str]]:
-        """The rules part of an update (without ``questions``) and the visible question ids.
+        self, loaded: LoadedVersion, answers: dict[str, Any], checked: Collection[str] = ()
+    ) -> _Evaluated:
+        """The rules part of an update (plans, excluded, counts) with its evaluation.
 
         Keyed by version and the answers that can matter (rule and askWhen conditions,
         valueFrom, placeholders): a free-text note nobody tests does not defeat the cache.
+        ``checked`` names answers already validated against ``loaded`` (they are not again).
         """
         key = self._key(loaded, answers)
         cached = self._cache.get(key)
@@ -66,7 +74,7 @@ class Recommender:
             self._cache.move_to_end(key)
             return cached
         self.misses += 1
-        usable = usable_answers(loaded, answers)
+        usable = usable_answers(loaded, answers, checked)
         try:
             evaluation = await self.engine.evaluate(loaded.version, usable)
         except EngineUnavailable as exc:
@@ -76,37 +84,11 @@ class Recommender:
             ref = uuid.uuid4().hex[:12]
             log.error("evaluation failed [%s] version=%s: %s", ref, loaded.version, exc)
             raise ProtocolError("internal", f"Something went wrong on our side (reference {ref})") from exc
-        part = loaded.matcher.match(evaluation, answers, usable)
-        del part["questions"]  # depends on every stored answer ("answered"): built per update
-        cached = (part, frozenset(evaluation.visible))
-        self._evaluations[key] = (evaluation, usable)
-        if len(self._evaluations) > 256:
-            self._evaluations.popitem(last=False)
+        cached = _Evaluated(loaded.matcher.match(evaluation, answers, usable), evaluation, usable)
         self._cache[key] = cached
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return cached
-
-    async def every_matched_plan(
-        self, loaded: LoadedVersion, answers: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Every matched plan, ranked and explained, beyond ``ranking.limit`` (not cached).
-
-        For the enrichment stage, which re-ranks before the limit applies (PROTOCOL.md). The
-        evaluation behind the rules update is reused when it is still at hand.
-        """
-        found = self._evaluations.get(self._key(loaded, answers))
-        if found is not None:
-            evaluation, usable = found
-        else:
-            usable = usable_answers(loaded, answers)
-            try:
-                evaluation = await self.engine.evaluate(loaded.version, usable)
-            except RulesError as exc:
-                raise ProtocolError("unavailable", "The rules engine cannot serve right now") from exc
-        part = loaded.matcher.match(evaluation, answers, usable, limit=len(loaded.catalogue.active_plans))
-        plans: list[dict[str, Any]] = part["plans"]
-        return plans
 
     @staticmethod
     def _key(loaded: LoadedVersion, answers: dict[str, Any]) -> tuple[int, bytes]:
@@ -114,21 +96,24 @@ class Recommender:
         relevant = {q: v for q, v in answers.items() if q in inputs}
         return (loaded.version, orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS))
 
-    async def rules_part(self, loaded: LoadedVersion, answers: dict[str, Any]) -> dict[str, Any]:
-        return (await self.evaluate(loaded, answers))[0]
-
-    async def update(self, loaded: LoadedVersion, answers: dict[str, Any], revision: int) -> dict[str, Any]:
-        """A complete ``recommendationUpdates`` payload, stage ``rules``."""
-        part, visible = await self.evaluate(loaded, answers)
-        questions = [
-            {"id": q.id, "visible": q.id in visible, "answered": q.id in answers}
-            for q in loaded.catalogue.questions
-        ]
-        return {
+    async def update(
+        self, loaded: LoadedVersion, answers: dict[str, Any], revision: int, checked: Collection[str] = ()
+    ) -> Update:
+        """A complete rules-stage update."""
+        found = await self.evaluate(loaded, answers, checked)
+        payload = {
             "revision": revision,
             "version": loaded.version,
             "stage": "rules",
             "answers": answers,
-            "questions": questions,
-            **part,
+            "questions": question_states(loaded.catalogue, found.evaluation.visible, answers),
+            **found.part,
         }
+        return Update(payload, found.evaluation, found.usable)
+
+
+@dataclass(frozen=True, slots=True)
+class _Evaluated:
+    part: dict[str, Any]  # plans, excluded, totalPlans, matchedPlans
+    evaluation: Evaluation
+    usable: dict[str, Any]

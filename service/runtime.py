@@ -22,6 +22,7 @@ from .db.engine import Migrate, create_db_engine, sessionmaker
 from .enrich import Enrichment, load_enrichers
 from .hub import Hub
 from .live import LiveCatalogue
+from .ratelimit import WindowLimit, per_second
 from .recommend import Recommender
 from .store import SessionStore
 from .sync import ChangeFeed, make_feed
@@ -43,6 +44,7 @@ class Runtime:
     planwise: Planwise
     control: ServiceControl
     feed: ChangeFeed | None
+    http_limit: WindowLimit  # HTTP API requests per session, and new sessions per address
 
 
 class NotServing(RuntimeError):
@@ -79,7 +81,6 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             settings.enrich_workers,
             settings.enrich_queue,
             settings.enrich_timeout,
-            expand=lambda loaded, update: recommender.every_matched_plan(loaded, update["answers"]),
         )
         planwise = Planwise(settings, store, live, recommender, hub, enrichment)
         store.start()
@@ -98,7 +99,13 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         if feed is not None:
             await feed.start()
         app.extensions[_KEY] = Runtime(
-            settings, db, sessionmaker(db), planwise, ServiceControl(live, recommender), feed
+            settings,
+            db,
+            sessionmaker(db),
+            planwise,
+            ServiceControl(live, recommender),
+            feed,
+            WindowLimit(per_second(settings.rate_per_second, settings.rate_burst)),
         )
         # Everything loaded so far lives as long as the process: keep it out of the garbage
         # collector's full passes (they caused the p99 latency spikes under load).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules.matcher import Matcher
+from rules.matcher import Matcher, question_states
 from rules.model import parse_catalogue
 from rules.reference import ReferenceEvaluator
 
@@ -12,7 +12,8 @@ from rules.reference import ReferenceEvaluator
 def run(bundle: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
     catalogue = parse_catalogue(bundle)
     evaluation = ReferenceEvaluator(catalogue, 1).evaluate(answers)
-    return {"evaluation": evaluation, **Matcher(catalogue).match(evaluation, answers)}
+    questions = question_states(catalogue, evaluation.visible, answers)
+    return {"evaluation": evaluation, "questions": questions, **Matcher(catalogue).match(evaluation, answers)}
 
 
 def ids(result: dict[str, Any]) -> list[str]:

@@ -20,11 +20,11 @@ async def test_untested_answers_share_a_cached_evaluation_but_echo_their_own_sta
     engine = ReferenceEngine()
     await engine.load(1, catalogue)
     recommender = Recommender(engine)
-    first = await recommender.update(loaded, {"dataUsage": "heavy", "notes": "call me"}, 1)
-    second = await recommender.update(loaded, {"dataUsage": "heavy", "notes": "email me"}, 2)
+    first = (await recommender.update(loaded, {"dataUsage": "heavy", "notes": "call me"}, 1)).payload
+    second = (await recommender.update(loaded, {"dataUsage": "heavy", "notes": "email me"}, 2)).payload
     assert (recommender.hits, recommender.misses) == (1, 1)
     assert first["plans"] == second["plans"] and second["answers"]["notes"] == "email me"
-    third = await recommender.update(loaded, {"dataUsage": "heavy"}, 3)
+    third = (await recommender.update(loaded, {"dataUsage": "heavy"}, 3)).payload
     assert recommender.hits == 2
     notes = [q for q in third["questions"] if q["id"] == "notes"]
     assert notes == [{"id": "notes", "visible": True, "answered": False}]

@@ -37,7 +37,7 @@ _REPLY: ContextVar[tuple[Subscriber, Any] | None] = ContextVar("planwise_reply",
 @contextmanager
 def replying(sub: Subscriber, reply_to: Any) -> Iterator[None]:
     """Within this block, the update published for ``sub``'s session reaches ``sub`` with ``replyTo``."""
-    token = _REPLY.set((sub, reply_to) if reply_to is not None else (sub, None))
+    token = _REPLY.set((sub, reply_to))
     try:
         yield
     finally:

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import utcnow
-from service.runtime import get_runtime
 from service.ratelimit import WindowLimit, per_window
+from service.runtime import get_runtime
 
 from .models import StaffSession, StaffUser
 
@@ -126,8 +126,6 @@ class StaffAuthUser(AuthUser):
         if not self._loaded:
             self._loaded = True
             if self.auth_id:
-                from quart import current_app
-
                 maker = get_runtime().sessions
                 async with maker() as session:
                     self._staff = await staff_for_token(session, self.auth_id)

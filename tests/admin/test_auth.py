@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from admin.auth import LoginLimiter
 from admin.models import AuditEntry, StaffSession, StaffUser
 from service.db.models import utcnow
-from tests.admin.conftest import PASSWORD, Browser, add_user, signed_in
 from service.runtime import get_runtime
+from tests.admin.conftest import PASSWORD, Browser, add_user, signed_in
 
 
 def cookies(b: Browser) -> dict[str, str]:

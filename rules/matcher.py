@@ -7,6 +7,7 @@ Its output is the rules part of a ``recommendationUpdates`` payload (PROTOCOL.md
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,15 @@ class Matcher:
         ]
         self._order_keys = [key for key in self._all_keys if not self._is_estimate(key[0])]
         self.ranks_by_estimate = len(self._order_keys) < len(self._all_keys)
+        # Per attribute sort key, each plan's dense rank (missing values last in either direction),
+        # so a plan's place is a tuple of small ints and the top of a ranking a partial sort.
+        self._static_ranks = [
+            (desc, None if values is None else _dense_ranks(values, desc))
+            for _by, desc, values in self._order_keys
+        ]
+        self._id_rank = [0] * len(self._plans)
+        for rank, i in enumerate(self._id_order):
+            self._id_rank[i] = rank
 
     def _is_estimate(self, by: str) -> bool:
         return by == "estimate" and self._by_estimate
@@ -194,21 +204,10 @@ class Matcher:
             return made[key]
 
         matched = [self._matched(e, shown_answers) for e in effects]
-        scores: list[int | float] = [0] * len(plans)
-        against: dict[int, list[dict[str, str]]] = {}
-        for e, hits in zip(effects, matched, strict=True):
-            if e.kind == "score":
-                if e.points:
-                    for i in hits:
-                        scores[i] += e.points
-                continue
-            losers = hits if e.kind == "exclude" else self._all - hits
-            if losers:
-                why = reason(e)
-                for i in losers:
-                    against.setdefault(i, []).append(why)
-        shown = [i for i in self._id_order if i not in against]
-        ranked = self._rank(shown, scores)[: catalogue.ranking.limit if limit is None else limit]
+        scores, out = self._scores_and_losers(effects, matched)
+        shown = [i for i in self._id_order if i not in out]
+        ranked = self._top(shown, scores, catalogue.ranking.limit if limit is None else limit)
+        # Reasons and payloads only for what is sent: the ranked page and the first excluded plans.
         explaining = [
             (e, hits, reason(e))
             for e, hits in zip(effects, matched, strict=True)
@@ -223,13 +222,17 @@ class Matcher:
             )
             for rank, i in enumerate(ranked, start=1)
         ]
+        excluding = [
+            (e, hits) for e, hits in zip(effects, matched, strict=True) if e.kind in ("require", "exclude")
+        ]
         excluded = []
-        for i in sorted(against, key=lambda i: plans[i].id):
+        # v1.1: ordered like the plans (as if not excluded), at most ranking.excludedLimit.
+        for i in self._top(list(out), scores, catalogue.ranking.excluded_limit):
             # name/provider are additive fields: clients can list excluded plans by name.
             entry: dict[str, Any] = {"id": plans[i].id, "name": plans[i].name}
             if plans[i].provider is not None:
                 entry["provider"] = plans[i].provider
-            entry["reasons"] = against[i]
+            entry["reasons"] = [reason(e) for e, hits in excluding if _loses(e, hits, i)]
             excluded.append(entry)
         return {
             "plans": payload_plans,
@@ -237,6 +240,100 @@ class Matcher:
             "totalPlans": len(plans),
             "matchedPlans": len(shown),
         }
+
+    def explain(
+        self,
+        evaluation: Evaluation,
+        answers: Mapping[str, Any],
+        plan_id: str,
+        usable: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Why one plan is where it is (PROTOCOL.md ``planExplanation`` without planId/revision/version).
+
+        ``status`` is "shown", "cut" (matched, below the limit), "excluded" or "inactive"; None
+        for a plan the catalogue does not have.
+        """
+        catalogue = self.catalogue
+        if plan_id not in catalogue.plan_by_id:
+            return None
+        index = self._position.get(plan_id)
+        if index is None:
+            return {"status": "inactive", "reasons": []}
+        visible = set(evaluation.visible)
+        shown_answers = {k: v for k, v in (answers if usable is None else usable).items() if k in visible}
+        fired = sorted(set(evaluation.fired), key=self._rule_rank.__getitem__)
+        effects = [e for rule_id in fired for e in self._effects[rule_id]]
+        matched = [self._matched(e, shown_answers) for e in effects]
+
+        def reason(effect: _Effect) -> dict[str, str]:
+            if effect.static is not None:
+                return effect.static
+            text = substitute(effect.because or "", catalogue, shown_answers, evaluation.facts)
+            return {"rule": effect.rule, "text": text}
+
+        against = [
+            reason(e)
+            for e, hits in zip(effects, matched, strict=True)
+            if e.kind in ("require", "exclude") and _loses(e, hits, index)
+        ]
+        if against:
+            return {"status": "excluded", "reasons": against}
+        scores, out = self._scores_and_losers(effects, matched)
+        reasons = [
+            reason(e)
+            for e, hits in zip(effects, matched, strict=True)
+            if e.kind == "require" or (e.kind == "score" and e.because is not None and index in hits)
+        ]
+        mine = self._place(index, scores)
+        better = sum(1 for i in range(len(self._plans)) if i not in out and self._place(i, scores) < mine)
+        result: dict[str, Any] = {"status": "cut", "score": plain_number(scores[index]), "reasons": reasons}
+        if better < catalogue.ranking.limit:
+            result = {
+                "status": "shown",
+                "rank": better + 1,
+                **{k: v for k, v in result.items() if k != "status"},
+            }
+        return result
+
+    def _scores_and_losers(
+        self, effects: list[_Effect], matched: list[frozenset[int]]
+    ) -> tuple[list[int | float], frozenset[int]]:
+        """Each plan's score, and the plans some require or exclude removes."""
+        scores: list[int | float] = [0] * len(self._plans)
+        out: frozenset[int] = frozenset()
+        for e, hits in zip(effects, matched, strict=True):
+            if e.kind == "score":
+                if e.points:
+                    for i in hits:
+                        scores[i] += e.points
+            elif e.kind == "exclude":
+                out = out | hits
+            else:
+                out = out | (self._all - hits)
+        return scores, out
+
+    def _place(self, i: int, scores: list[Any]) -> tuple[Any, ...]:
+        """Plan ``i``'s position key under ``ranking.order`` (smaller first), then plan id."""
+        parts: list[Any] = []
+        for desc, ranks in self._static_ranks:
+            if ranks is None:
+                parts.append(-scores[i] if desc else scores[i])
+            else:
+                parts.append(ranks[i])
+        parts.append(self._id_rank[i])
+        return tuple(parts)
+
+    def _top(self, items: list[int], scores: list[Any], k: int) -> list[int]:
+        """The first ``k`` of ``items`` in ranking order (a partial sort when k is small)."""
+        if k <= 0 or not items:
+            return []
+
+        def key(i: int) -> tuple[Any, ...]:
+            return self._place(i, scores)
+
+        if k < len(items) // 4:
+            return heapq.nsmallest(k, items, key=key)
+        return sorted(items, key=key)[:k]
 
     def rerank(
         self, plan_ids: list[str], scores: Mapping[str, int | float], estimates: Mapping[str, Any]
@@ -258,9 +355,6 @@ class Matcher:
         ]
         return [self._plans[i].id for i in self._sort(positions, score_of, keys)]
 
-    def _rank(self, items: list[int], scores: list[Any]) -> list[int]:
-        return self._sort(items, scores, self._order_keys)
-
     @staticmethod
     def _sort(
         items: list[int], scores: list[Any], order_keys: list[tuple[str, bool, list[Any] | None]]
@@ -274,6 +368,19 @@ class Matcher:
             present.sort(key=values.__getitem__, reverse=desc)
             items = present + [i for i in items if values[i] is None]
         return items
+
+
+def _loses(effect: _Effect, hits: frozenset[int], i: int) -> bool:
+    """Whether a require or exclude effect removes plan ``i``."""
+    return (i in hits) if effect.kind == "exclude" else (i not in hits)
+
+
+def _dense_ranks(values: list[Any], desc: bool) -> list[int]:
+    """Each value's rank among the distinct present values (ties equal); missing values last."""
+    present = sorted({v for v in values if v is not None}, reverse=desc)
+    rank = {v: r for r, v in enumerate(present)}
+    last = len(present)
+    return [last if v is None else rank[v] for v in values]
 
 
 def question_states(

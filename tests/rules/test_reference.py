@@ -41,8 +41,9 @@ def test_require_excludes_and_explains(example_bundle: dict[str, Any]) -> None:
     excluded = {e["id"]: [r["rule"] for r in e["reasons"]] for e in result["excluded"]}
     # The missing dataGb attribute makes the comparison false: the talk-only plan is excluded.
     assert excluded == {"basic-5": ["heavy-data"], "max-50": ["budget-cap"], "nodata": ["heavy-data"]}
-    assert [e["id"] for e in result["excluded"]] == sorted(excluded)
-    assert result["excluded"][0]["name"] == "Basic 5" and result["excluded"][0]["provider"] == "Acme"
+    # v1.1: excluded plans are ordered like the plans would be (score, price, id), not by id.
+    assert [e["id"] for e in result["excluded"]] == ["nodata", "basic-5", "max-50"]
+    assert result["excluded"][1]["name"] == "Basic 5" and result["excluded"][1]["provider"] == "Acme"
     assert result["matchedPlans"] == 1 and result["totalPlans"] == 4
 
 
@@ -136,3 +137,40 @@ def test_placeholders_substitute_once_and_leave_other_braces(example_bundle: dic
     result = run(example_bundle, {"extras": ["esim", "streaming"], "travel": False})
     text = result["plans"][0]["reasons"][0]["text"]
     assert text == "Streaming, eSIM | family |  | no | {x} {"
+
+
+def test_excluded_is_cut_to_the_excluded_limit_in_ranking_order(example_bundle: dict[str, Any]) -> None:
+    example_bundle["ranking"]["excludedLimit"] = 2
+    result = run(example_bundle, {"dataUsage": "heavy", "budget": 25})
+    assert [e["id"] for e in result["excluded"]] == ["nodata", "basic-5"]
+    assert result["totalPlans"] - result["matchedPlans"] == 3  # the count still says how many
+    example_bundle["ranking"]["excludedLimit"] = 0
+    assert run(example_bundle, {"dataUsage": "heavy", "budget": 25})["excluded"] == []
+
+
+def explain(bundle: dict[str, Any], answers: dict[str, Any], plan_id: str) -> dict[str, Any] | None:
+    catalogue = parse_catalogue(bundle)
+    evaluation = ReferenceEvaluator(catalogue, 1).evaluate(answers)
+    return Matcher(catalogue).explain(evaluation, answers, plan_id)
+
+
+def test_explain_says_why_a_plan_is_shown_cut_excluded_or_inactive(example_bundle: dict[str, Any]) -> None:
+    answers = {"dataUsage": "heavy", "budget": 25}
+    shown = run(example_bundle, answers)["plans"][0]
+    assert explain(example_bundle, answers, shown["id"]) == {
+        "status": "shown",
+        "rank": 1,
+        "score": shown["score"],
+        "reasons": shown["reasons"],
+    }
+    excluded = {e["id"]: e["reasons"] for e in run(example_bundle, answers)["excluded"]}
+    assert explain(example_bundle, answers, "max-50") == {"status": "excluded", "reasons": excluded["max-50"]}
+    example_bundle["ranking"]["limit"] = 1
+    cut = explain(example_bundle, {}, "basic-5")
+    assert cut is not None and cut["status"] == "cut" and "rank" not in cut
+    example_bundle["plans"][0]["active"] = False
+    assert explain(example_bundle, {}, example_bundle["plans"][0]["id"]) == {
+        "status": "inactive",
+        "reasons": [],
+    }
+    assert explain(example_bundle, {}, "no-such-plan") is None

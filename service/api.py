@@ -27,6 +27,7 @@ from .schemas import (
     AuthHeaders,
     ErrorReply,
     NewSession,
+    PlanExplanation,
     Questionnaire,
     SelectionSaved,
     SelectPlan,
@@ -237,6 +238,16 @@ async def get_updates(session_id: str) -> Response:
     if update is None:
         return Response("", 204)
     return _json(update.payload)
+
+
+@bp.get("/sessions/<session_id>/plans/<plan_id>")
+@document_headers(AuthHeaders)
+@document_response(PlanExplanation)
+@document_response(ErrorReply, 422)
+async def get_plan_explanation(session_id: str, plan_id: str) -> Response:
+    """Why one plan is shown, cut, excluded or inactive for the session's answers (v1.1)."""
+    state = await _session(session_id)
+    return _json(await _planwise().explain(state, {"planId": plan_id}))
 
 
 @bp.post("/sessions/<session_id>/selection")

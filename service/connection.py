@@ -234,7 +234,7 @@ class WsSession:
         if event == "ping":
             self.conn.offer(frame("pong", {"replyTo": reply_to} if reply_to is not None else {}))
             return
-        if event not in ("userResponse", "reset", "selectPlan"):
+        if event not in ("userResponse", "reset", "selectPlan", "explainPlan"):
             raise ProtocolError("unknown_event", f"Unknown event '{event[:40]}'")
         state = await self._state()
         if event == "userResponse":
@@ -243,6 +243,11 @@ class WsSession:
         elif event == "reset":
             with replying(self.conn, reply_to):
                 await self.planwise.reset(state)
+        elif event == "explainPlan":
+            explained = await self.planwise.explain(state, payload)
+            if reply_to is not None:
+                explained = {**explained, "replyTo": reply_to}
+            self.conn.offer(frame("planExplanation", explained))
         else:
             saved, _ = await self.planwise.select(state, payload)
             self.conn.offer(

@@ -16,7 +16,7 @@ from .errors import ProtocolError
 from .hub import Hub, frame
 from .live import LiveCatalogue, LoadedVersion
 from .recommend import Recommender
-from .schemas import OneAnswer, SelectPlan, parse, user_response_model
+from .schemas import ExplainPlan, OneAnswer, SelectPlan, parse, user_response_model
 from .store import Conflict, SessionState, SessionStore
 from .tokens import Tokens
 from .update import Update
@@ -245,6 +245,16 @@ class Planwise:
             rank = await self._rank_of(loaded, state, plan_id)
             selection = await self.store.save_selection(state, plan_id, loaded.version, rank, key)
         return _saved(selection), False
+
+    async def explain(self, state: SessionState, data: object) -> dict[str, Any]:
+        """``planExplanation`` (v1.1): why one plan is where it is for the current answers and version."""
+        plan_id = parse(ExplainPlan, data, "explainPlan data").planId
+        loaded = self.live.require()
+        found = await self.recommender.evaluate(loaded, state.answers)
+        result = loaded.matcher.explain(found.evaluation, state.answers, plan_id, found.usable)
+        if result is None:
+            raise ProtocolError("unknown_plan", f"There is no plan '{plan_id}'")
+        return {"planId": plan_id, "revision": state.revision, "version": loaded.version, **result}
 
     async def _rank_of(self, loaded: LoadedVersion, state: SessionState, plan_id: str) -> int | None:
         found = await self.recommender.evaluate(loaded, state.answers)

@@ -194,6 +194,24 @@ class SelectPlan(Request):
     )
 
 
+class ExplainPlan(Request):
+    """``explainPlan`` data (v1.1)."""
+
+    planId: str = Field(min_length=1, max_length=MAX_PLAN_ID)
+
+
+class PlanExplanation(BaseModel):
+    """Why one plan is shown, cut (matched, below the limit), excluded or inactive (v1.1)."""
+
+    planId: str
+    revision: int
+    version: int
+    status: Literal["shown", "cut", "excluded", "inactive"]
+    rank: int | None = Field(None, description="only when shown")
+    score: float | None = Field(None, description="shown and cut")
+    reasons: list[Reason]
+
+
 class SelectionSaved(BaseModel):
     selectionId: str
     planId: str

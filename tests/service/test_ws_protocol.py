@@ -317,3 +317,41 @@ async def test_a_publish_that_changes_only_the_estimate_or_display_resends_the_q
         assert questionnaire["estimate"]["label"] == "Cost of every line"
         assert questionnaire["display"] == {"headline": ["dataGb", "network"]}
         assert "formula" not in questionnaire["estimate"] and "inputs" not in questionnaire["estimate"]
+
+
+async def test_explain_plan_over_websocket_and_http(app: Quart) -> None:
+    async with app.test_client().websocket("/ws") as raw:
+        ws = WS(raw)
+        session = await ws.opening({})
+        await ws.send("userResponse", {"answers": {"dataUsage": "heavy", "budget": 25}}, id="a")
+        update = await ws.expect("recommendationUpdates")
+        top = update["plans"][0]
+        await ws.send("explainPlan", {"planId": top["id"]}, id="x1")
+        shown = await ws.expect("planExplanation")
+        assert shown == {
+            "planId": top["id"],
+            "revision": update["revision"],
+            "version": update["version"],
+            "status": "shown",
+            "rank": 1,
+            "score": top["score"],
+            "reasons": top["reasons"],
+            "replyTo": "x1",
+        }
+        gone = update["excluded"][0]
+        await ws.send("explainPlan", {"planId": gone["id"]}, id="x2")
+        excluded = await ws.expect("planExplanation")
+        assert excluded["status"] == "excluded" and excluded["reasons"] == gone["reasons"]
+        await ws.send("explainPlan", {"planId": "no-such-plan"}, id="x3")
+        error = await ws.expect("error")
+        assert error["code"] == "unknown_plan" and error["replyTo"] == "x3"
+        await ws.send("explainPlan", {}, id="x4")
+        assert (await ws.expect("error"))["code"] == "invalid_message"
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    reply = await client.get(f"/api/sessions/{session['sessionId']}/plans/{gone['id']}", headers=headers)
+    assert reply.status_code == 200
+    body = await reply.get_json()
+    assert body["status"] == "excluded" and body["planId"] == gone["id"] and "replyTo" not in body
+    reply = await client.get(f"/api/sessions/{session['sessionId']}/plans/no-such-plan", headers=headers)
+    assert reply.status_code == 422 and (await reply.get_json())["error"]["code"] == "unknown_plan"

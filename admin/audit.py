@@ -89,3 +89,32 @@ async def search(
     query = flt.apply(select(AuditEntry)).order_by(AuditEntry.id.desc())
     rows = await session.execute(query.offset((page - 1) * per_page).limit(per_page))
     return list(rows.scalars()), int(total)
+
+
+async def latest(session: AsyncSession, target: str, actions: tuple[str, ...] = ("draft_change",)) -> Any:
+    """The newest entry of ``actions`` on ``target`` (who last changed an item), or None."""
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.target == target[:200], AuditEntry.action.in_(actions))
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def draft_authors(session: AsyncSession) -> list[tuple[str, int, datetime]]:
+    """Who changed the current draft: (e-mail, number of changes, last change), most changes first.
+
+    The draft begins at the newest ``draft_start`` or ``import`` entry.
+    """
+    start = select(func.max(AuditEntry.id)).where(AuditEntry.action.in_(("draft_start", "import")))
+    first = (await session.execute(start)).scalar_one_or_none()
+    if first is None:
+        return []
+    query = (
+        select(AuditEntry.actor, func.count(AuditEntry.id), func.max(AuditEntry.at))
+        .where(AuditEntry.id >= first, AuditEntry.action.in_(("draft_change", "import", "draft_start")))
+        .group_by(AuditEntry.actor)
+        .order_by(func.count(AuditEntry.id).desc())
+    )
+    return [(str(a), int(n), at) for a, n, at in (await session.execute(query)).all()]

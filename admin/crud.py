@@ -20,9 +20,9 @@ from quart.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from wtforms import Form
 
-from . import drafts
+from . import audit, drafts, problems
 from .blueprint import bp
-from .editing import Outcome, delete_item, load, save_item
+from .editing import Outcome, delete_breaks, delete_item, load, save_item
 from .roles import requires
 from .web import actor, db, transaction
 
@@ -87,9 +87,15 @@ class ItemView:
         state: drafts.DraftState,
         index: int | None,
         outcome: Outcome | None = None,
+        base: Item | None = None,
         **extra: Any,
     ) -> str:
+        """The item page; ``base`` is the item the form started from (else the posted one is kept)."""
         key = getattr(form, self.kind.key).data
+        if base is not None:
+            base_json = problems.canonical(base)
+        else:
+            base_json = (await request.form).get("base", "") if request.method == "POST" else ""
         return await render_template(
             "admin/item.html",
             kind=self.kind,
@@ -97,16 +103,30 @@ class ItemView:
             state=state,
             index=index,
             outcome=outcome,
+            base_json=base_json,
             title=f"{self.kind.label} {key}" if index is not None else f"New {self.kind.label.lower()}",
             **self.context(form, state, outcome, **extra),
         )
 
+    async def page(
+        self,
+        state: drafts.DraftState,
+        index: int | None,
+        item: Item,
+        outcome: Outcome | None = None,
+        **extra: Any,
+    ) -> str:
+        """The item page showing ``item`` (a draft item, or one merged after a conflict)."""
+        form = self.form(state, data=self.data(item, state))
+        return await self.render(form, state, index, outcome, **extra)
+
     async def show(
         self, state: drafts.DraftState, index: int | None, item: Item | None
     ) -> ResponseReturnValue:
-        """GET of the item page (``item`` None: a new item)."""
-        data = self.data(item, state) if item is not None else self.blank(state)
-        return await self.render(self.form(state, data=data), state, index)
+        """GET of the item page (``item`` None: a new item) with the problems the item has now."""
+        if item is None or index is None:
+            return await self.render(self.form(state, data=self.blank(state)), state, index)
+        return await self.page(state, index, item, standing(state, self.kind.section, index), base=item)
 
     async def submit(
         self, posted: MultiDict[str, Any], state: drafts.DraftState, index: int | None, old: Item | None
@@ -123,17 +143,43 @@ class ItemView:
         self, form: Any, state: drafts.DraftState, index: int | None, item: Item, **extra: Any
     ) -> ResponseReturnValue:
         """Save the item unless it has problems (422) or someone else changed it (409); then redirect."""
-        force = "force" in await request.form
+        posted = await request.form
+        force = "force" in posted
         original = form.original.data or ""
+        base = problems.parse_base(posted.get("base", ""))
+        if "merge" in posted and index is not None and base is not None:
+            return await self.merged(state, index, base, item)
         async with transaction() as session:
             also = self.also(form, index, item)
-            outcome = await save_item(session, actor(), self.kind.section, index, original, item, force, also)
+            outcome = await save_item(
+                session, actor(), self.kind.section, index, original, item, force, also, base
+            )
+            if outcome.current is not None:
+                key = drafts.item_key(outcome.current, self.kind.section)
+                entry = await audit.latest(session, f"{self.kind.section}/{key}")
+                extra["changed_by"] = entry
         if not outcome.saved:
             page = await self.render(form, state, index, outcome, **extra)
             return page, 409 if outcome.conflict else 422
         note = f" The draft has {outcome.total_problems} problem(s)." if outcome.total_problems else ""
         await flash(f"{self.kind.label} {item[self.kind.key]} saved.{note}")
         return redirect(url_for(f"admin.{self.kind.name}_edit", index=outcome.index))
+
+    async def merged(
+        self, state: drafts.DraftState, index: int, base: Item, mine: Item
+    ) -> ResponseReturnValue:
+        """Apply my changes on top: the draft's item now with the person's changes, in the form, unsaved."""
+        items = state.items(self.kind.section)
+        if index >= len(items) or not isinstance(items[index], dict):
+            abort(404)
+        current = items[index]
+        item, changes = problems.merge(base, current, mine)
+        both = [c.field for c in changes if c.changed_by == "both"]
+        note = "Your changes are applied on top of the current version below; nothing is saved yet."
+        if both:
+            note += " Fields you both changed take your value: " + ", ".join(both) + "."
+        await flash(note)
+        return await self.page(state, index, item, base=current)
 
     # The routes.
 
@@ -164,18 +210,21 @@ class ItemView:
         _, item = await self._load(index)
         label, key = self.kind.label, drafts.item_key(item, self.kind.section)
         if request.method == "GET":
+            state = await drafts.current(db())
             return await render_template(
                 "admin/confirm.html",
                 title=f"Delete {label.lower()} {key}?",
                 message=self.kind.delete_message,
+                breaks=delete_breaks(state.bundle, self.kind.section, index),
                 action=url_for(f"admin.{self.kind.name}_delete", index=index),
-                hidden={"original": key},
+                hidden={"original": key, "version": problems.version(item)},
                 button=f"Delete the {label.lower()}",
                 cancel=url_for(f"admin.{self.kind.name}_edit", index=index),
             )
-        original = (await request.form).get("original", "")
+        posted = await request.form
+        original, seen = posted.get("original", ""), posted.get("version", "")
         async with transaction() as session:
-            outcome = await delete_item(session, actor(), self.kind.section, index, original)
+            outcome = await delete_item(session, actor(), self.kind.section, index, original, seen)
         await flash(outcome.conflict or f"{label} {key} deleted.")
         return redirect(url_for(f"admin.{self.kind.section}"))
 
@@ -184,6 +233,12 @@ class ItemView:
         if item is None:
             abort(404)
         return state, item
+
+
+def standing(state: drafts.DraftState, section: str, index: int) -> Outcome:
+    """The problems an item of the draft has now (shown on its page; they do not block other saves)."""
+    details = drafts.item_details(drafts.problems_of(state.bundle), section, index)
+    return Outcome(True, index, drafts.by_field(details), details)
 
 
 def register(view: ItemView) -> None:

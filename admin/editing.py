@@ -14,13 +14,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import audit, drafts
+from . import audit, drafts, problems
 from .audit import Actor
 from .links import problem_link
+from .problems import FieldChange
 
 CONFLICT = (
     "This item was changed or moved by someone else since you opened it. Your input is kept below: "
     "open the item again in another tab to compare, then save."
+)
+CHANGED = (
+    "Not saved: someone else saved this item after you opened it. Their version and yours are side "
+    "by side below; your input is kept in the form."
 )
 
 
@@ -35,6 +40,9 @@ class Outcome:
     elsewhere: list[dict[str, str]] = field(default_factory=list)
     conflict: str = ""
     total_problems: int = 0
+    #: A lost-edit conflict: the item as the draft has it now, and the fields that differ from the input.
+    current: dict[str, Any] | None = None
+    changes: list[FieldChange] = field(default_factory=list)
 
 
 async def load(
@@ -61,10 +69,14 @@ async def save_item(
     item: dict[str, Any],
     force: bool = False,
     also: Callable[[dict[str, Any]], None] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Put ``item`` at ``index`` (None: append) unless it has problems of its own and not ``force``.
+    """Put ``item`` at ``index`` (None: append) unless the change introduces problems and not ``force``.
 
+    ``base`` is the item as the person opened it: when the draft's item differs from it (someone else
+    saved meanwhile), nothing is saved and the outcome has the draft's item and the differing fields.
     ``also`` may adjust the rest of the bundle in the same change (e.g. renaming an attribute in plans).
+    Problems the draft already had (in this item or elsewhere) never block the save.
     """
     state = await drafts.current(session)
     bundle = copy.deepcopy(state.bundle)
@@ -75,30 +87,31 @@ async def save_item(
     if index is None:
         items.append(item)
         index = len(items) - 1
+        edited_before = None
     else:
         if index >= len(items) or drafts.item_key(items[index], section) != original_key:
             return Outcome(False, index, conflict=CONFLICT)
         before = items[index]
+        if base is not None and problems.version(before) != problems.version(base):
+            _, changes = problems.merge(base, before, item)
+            return Outcome(False, index, conflict=CHANGED, current=before, changes=changes)
         items[index] = item
+        edited_before = (section, index)
     if also is not None:
         also(bundle)
-    problems = drafts.problems_of(bundle)
-    details = drafts.item_details(problems, section, index)
+    found = drafts.problems_of(bundle)
+    details = drafts.item_details(found, section, index)
     mine = drafts.by_field(details)
+    new = problems.introduced(state.bundle, bundle, edited_before, (section, index))
     # Problems this change causes in other items (a duplicate id, a reference it breaks).
-    known = set(drafts.problems_of(state.bundle)) if before is not None else set()
-    elsewhere = [
-        problem_link(p, bundle)
-        for p in problems
-        if p not in known and drafts.split_path(p.path)[:2] != (section, index)
-    ]
-    if (mine or elsewhere) and not force:
-        return Outcome(False, index, mine, details, elsewhere, total_problems=len(problems))
+    elsewhere = [problem_link(p, bundle) for p in new if drafts.split_path(p.path)[:2] != (section, index)]
+    if new and not force:
+        return Outcome(False, index, mine, details, elsewhere, total_problems=len(found))
     await save_bundle(session, actor, state, bundle)
     verb = "Added" if before is None else "Changed"
     target = f"{section}/{drafts.item_key(item, section)}"
     await record(session, actor, target, f"{verb} {describe(section, item)}", before, item)
-    return Outcome(True, index, mine, details, total_problems=len(problems))
+    return Outcome(True, index, mine, details, total_problems=len(found))
 
 
 async def record(
@@ -118,15 +131,33 @@ async def save_bundle(
     await drafts.save(session, state, bundle, actor.email)
 
 
+def without(bundle: dict[str, Any], section: str, index: int) -> dict[str, Any]:
+    """A copy of ``bundle`` without one item."""
+    out = copy.deepcopy(bundle)
+    items = out.get(section)
+    if isinstance(items, list) and 0 <= index < len(items):
+        items.pop(index)
+    return out
+
+
+def delete_breaks(bundle: dict[str, Any], section: str, index: int) -> list[dict[str, str]]:
+    """What deleting an item would break: the problems the rest of the draft would get (as links)."""
+    after = without(bundle, section, index)
+    return [problem_link(p, after) for p in problems.introduced(bundle, after)]
+
+
 async def delete_item(
-    session: AsyncSession, actor: Actor, section: str, index: int, original_key: str
+    session: AsyncSession, actor: Actor, section: str, index: int, original_key: str, seen: str = ""
 ) -> Outcome:
+    """Delete an item; ``seen`` (its version when the person asked to delete it) refuses a changed one."""
     state = await drafts.current(session)
     bundle = copy.deepcopy(state.bundle)
     items = bundle.get(section)
     if not isinstance(items, list) or index >= len(items):
         return Outcome(False, conflict=CONFLICT)
     if drafts.item_key(items[index], section) != original_key:
+        return Outcome(False, conflict=CONFLICT)
+    if seen and problems.version(items[index]) != seen:
         return Outcome(False, conflict=CONFLICT)
     before = items.pop(index)
     await save_bundle(session, actor, state, bundle)

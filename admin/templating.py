@@ -8,6 +8,7 @@ from typing import Any
 
 from quart import Quart, g
 
+from .problems import in_words, show
 from .roles import ROLE_HELP, ROLES, has_role
 from .web import csrf_token
 
@@ -33,6 +34,9 @@ def admin_context() -> dict[str, Any]:
         "ROLES": ROLES,
         "ROLE_HELP": ROLE_HELP,
         "staff": g.get("staff"),
+        "in_words": in_words,
+        "show_value": show,
+        "changed_by": None,
     }
 
 

@@ -7,7 +7,7 @@ import json
 from quart import Response, flash, redirect, render_template, url_for
 from quart.typing import ResponseReturnValue
 
-from . import drafts
+from . import audit, drafts
 from .blueprint import bp
 from .links import problem_link
 from .roles import requires
@@ -49,6 +49,7 @@ async def draft_discard() -> ResponseReturnValue:
             "admin/confirm.html",
             title="Discard the draft?",
             message="Every unpublished change in the draft is lost. The live version stays as it is.",
+            lost=await audit.draft_authors(db()),
             action=url_for("admin.draft_discard"),
             button="Discard the draft",
             cancel=url_for("admin.draft"),

@@ -52,6 +52,7 @@ class RuleView(ItemView):
             "builder": builder,
             "berrs": berrors or {},
             "catalog": Catalog.of(state.bundle),
+            "changed_by": extra.get("changed_by"),
             **BUILDER_NAMES,
         }
 
@@ -59,15 +60,27 @@ class RuleView(ItemView):
         problems = drafts.problems_of(state.bundle)
         return {"bad": {i for p in problems for s, i, _ in [drafts.split_path(p.path)] if s == "rules"}}
 
+    async def page(
+        self,
+        state: drafts.DraftState,
+        index: int | None,
+        item: Item,
+        outcome: Outcome | None = None,
+        **extra: Any,
+    ) -> str:
+        """The rule in the builder (or, with ``?view=json`` or when the builder cannot show it, as JSON)."""
+        builder = None
+        if request.args.get("view") != "json":
+            builder = load(item.get("when"), item.get("then"), Catalog.of(state.bundle))
+        form = RuleForm(data=rule_data(item))
+        return await self.render(form, state, index, outcome, builder=builder, **extra)
+
     async def show(
         self, state: drafts.DraftState, index: int | None, item: Item | None
     ) -> ResponseReturnValue:
-        """The rule in the builder (or, with ``?view=json`` or when the builder cannot show it, as JSON)."""
-        rule = item if item is not None else self.blank(state)
-        builder = None
-        if request.args.get("view") != "json":
-            builder = load(rule.get("when"), rule.get("then"), Catalog.of(state.bundle))
-        return await self.render(RuleForm(data=rule_data(rule)), state, index, builder=builder)
+        if item is None:
+            return await self.page(state, None, self.blank(state))
+        return await super().show(state, index, item)
 
     async def submit(
         self, posted: MultiDict[str, Any], state: drafts.DraftState, index: int | None, old: Item | None

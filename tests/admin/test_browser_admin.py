@@ -188,7 +188,7 @@ def _admin_flow(page: Any, url: str) -> None:
     message = because.locator("ul.errors").inner_text()
     assert "budgt" in message, message
     assert page.input_value("input[name=then-0-because]") == "Below {answers.budgt} EUR a month"
-    assert page.is_visible("text=Not saved: this change has problems")
+    assert page.is_visible("text=Not saved: this change causes problems")
     page.screenshot(path=str(ARTIFACTS / "admin-rule-builder-problem.png"), full_page=True)
 
     # Fix it and save.

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup system-deps run test lint format bench clean
+.PHONY: setup system-deps node-deps run test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The JavaScript the tests use (socket.io-client, React, esbuild), pinned in package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+node-deps: node_modules/.package-lock.json
+
 system-deps:
 	bash scripts/system-deps.sh
 
 run: setup
 	$(BIN)/planwise serve --host $(HOST) --port $(PORT) --demo
 
-test: setup system-deps
+test: setup system-deps node-deps
 	$(BIN)/python -m pytest -q
 
 lint: setup

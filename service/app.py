@@ -1,4 +1,4 @@
-"""The service's application: the public page, the WebSocket and the HTTP API (no admin).
+"""The service's application: the public page, the WebSocket, Socket.IO and the HTTP API (no admin).
 
 ``planwise.app.create_app`` composes it with the admin; this layer never imports the admin.
 """
@@ -30,9 +30,11 @@ def build_app(settings: Settings, migrate: Migrate) -> Quart:
 
     from .api import bp as api_bp
     from .public import bp as public_bp
+    from .socketio_server import init_socketio
     from .ws import bp as ws_bp
 
     app.register_blueprint(ws_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(public_bp)
+    init_socketio(app, settings)  # /socket.io/ in front of the app: same process, same port
     return app

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-from quart import Response, flash, redirect, render_template, url_for
+from quart import Response, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
+from service.control import recent_answers
+
 from . import audit, drafts
+from .analysis import idle_rules, warnings
 from .blueprint import bp
 from .links import problem_link
 from .roles import requires
-from .web import db, log, transaction
+from .web import db, log, settings, transaction
 
 
 @bp.route("/")
@@ -33,8 +37,19 @@ async def draft() -> ResponseReturnValue:
     state = await drafts.current(session)
     problems = [problem_link(p, state.bundle) for p in drafts.problems_of(state.bundle)]
     counts = {s: len(state.items(s)) for s in drafts.SECTIONS}
+    idle = None
+    if request.args.get("fired"):  # replay recent sessions: which rules fired for none of them
+        rows = await recent_answers(session, settings().impact_sessions)
+        idle = await asyncio.to_thread(idle_rules, state.bundle, rows)
     return await render_template(
-        "admin/draft.html", state=state, problems=problems, counts=counts, title="Draft"
+        "admin/draft.html",
+        state=state,
+        problems=problems,
+        counts=counts,
+        rule_warnings=warnings(state.bundle),
+        idle=idle,
+        sessions=settings().impact_sessions,
+        title="Draft",
     )
 
 
@@ -42,8 +57,6 @@ async def draft() -> ResponseReturnValue:
 @requires("editor")
 async def draft_discard() -> ResponseReturnValue:
     """Throw the draft away (after a confirmation page); the live version is untouched."""
-    from quart import request
-
     if request.method == "GET":
         return await render_template(
             "admin/confirm.html",

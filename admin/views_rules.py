@@ -9,6 +9,7 @@ from quart.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from . import drafts
+from .analysis import warnings
 from .builder_form import apply, dump, place_problems, read
 from .builder_model import BUILDER_NAMES, Builder, Catalog, load
 from .crud import Item, ItemKind, ItemView, register
@@ -53,6 +54,7 @@ class RuleView(ItemView):
             "berrs": berrors or {},
             "catalog": Catalog.of(state.bundle),
             "changed_by": extra.get("changed_by"),
+            "rule_warnings": warnings(state.bundle, form.id.data) if form.id.data else [],
             **BUILDER_NAMES,
         }
 

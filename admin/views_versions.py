@@ -15,6 +15,7 @@ from service.catalogues import get_version, list_versions
 from service.catalogues import publish as publish_version
 
 from . import drafts, scenarios
+from .analysis import warnings as rule_warnings
 from .blueprint import bp
 from .forms import ImportForm, PublishForm, RollbackForm
 from .links import problem_link
@@ -85,6 +86,7 @@ async def publish() -> ResponseReturnValue:
         problems=problems,
         results=results,
         failing=failing,
+        rule_warnings=rule_warnings(state.bundle) if state.is_draft and not problems else None,
         title="Publish",
     ), status
 

@@ -225,6 +225,8 @@ export class HttpChannelMethods {
         res = await this._api("POST", `${base}/responses`, { token: session.token, body: { answers: op.answers } });
       } else if (op.kind === "reset") {
         res = await this._api("DELETE", `${base}/responses`, { token: session.token });
+      } else if (op.kind === "explain") {
+        res = await this._api("GET", `${base}/plans/${encodeURIComponent(op.planId)}`, { token: session.token });
       } else {
         res = await this._api("POST", `${base}/selection`, {
           token: session.token,
@@ -245,7 +247,7 @@ export class HttpChannelMethods {
     this._httpInFlight -= 1;
     if (res.ok) {
       if (op.kind === "select") this._setSelection(res.data);
-      else this._acceptUpdate(res.data);
+      else if (op.kind !== "explain") this._acceptUpdate(res.data);
       this._settle(op, null, res.data);
     } else if (res.status === 429) {
       op.state = "queued"; // refused, so not applied: send it again a little later

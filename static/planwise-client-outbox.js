@@ -54,12 +54,18 @@ export function reconcileAnswers(ops, serverAnswers) {
   return diff;
 }
 
+/** Answers and resets are reconciled against the server's answers; selections and explanations are resent. */
+export function isAnswerOp(op) {
+  return op.kind === "answers" || op.kind === "reset";
+}
+
 export class OutboxMethods {
   //
   // An operation is "queued" (not sent), "sent" (over `op.via`, awaiting its reply) or
   // "orphaned" (sent over a channel that died: its fate is unknown). When a channel becomes
   // ready, the orphaned and queued answer/reset operations are reconciled against the
-  // server's answers and sent as one difference, and selections are resent with their key.
+  // server's answers and sent as one difference, selections are resent with their key, and
+  // explanations (read-only) are simply sent again.
 
   _enqueue(fields) {
     if (this._closed) return Promise.reject(new PlanwiseError({ code: "closed", message: "Client closed" }));
@@ -80,7 +86,7 @@ export class OutboxMethods {
   _flush(serverAnswers) {
     for (const op of this._ops) if (op.state === "orphaned") op.state = "queued";
     if (serverAnswers == null) return;
-    const members = this._ops.filter((op) => op.state === "queued" && op.kind !== "select");
+    const members = this._ops.filter((op) => op.state === "queued" && isAnswerOp(op));
     if (members.length === 0) return;
     const diff = reconcileAnswers(members, serverAnswers);
     const first = this._ops.indexOf(members[0]);

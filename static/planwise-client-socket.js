@@ -5,7 +5,7 @@
 // planwise-client.js installs them on PlanwiseClient.prototype (`this` is the client).
 
 import { assessSocketEnd, backoffDelay } from "./planwise-client-backoff.js";
-import { sameAnswer } from "./planwise-client-outbox.js";
+import { isAnswerOp, sameAnswer } from "./planwise-client-outbox.js";
 
 export class SocketChannelMethods {
   _startSocket(probe) {
@@ -81,6 +81,7 @@ export class SocketChannelMethods {
     let message;
     if (op.kind === "answers") message = { event: "userResponse", data: { answers: op.answers }, id: op.id };
     else if (op.kind === "reset") message = { event: "reset", data: {}, id: op.id };
+    else if (op.kind === "explain") message = { event: "explainPlan", data: { planId: op.planId }, id: op.id };
     else message = { event: "selectPlan", data: { planId: op.planId, idempotencyKey: op.idempotencyKey }, id: op.id };
     op.state = "sent";
     op.via = conn;
@@ -120,6 +121,9 @@ export class SocketChannelMethods {
         this._setSelection(data);
         if (data.replyTo !== undefined) this._reply(conn, data.replyTo, null, this._stripReply(data));
         break;
+      case "planExplanation":
+        if (data.replyTo !== undefined) this._reply(conn, data.replyTo, null, this._stripReply(data));
+        break;
       case "error":
         this._onSocketError(conn, data);
         break;
@@ -134,13 +138,16 @@ export class SocketChannelMethods {
     return copy;
   }
 
-  /** Settle the operation `replyTo`; earlier ones sent on the same socket are done too. */
+  /**
+   * Settle the operation `replyTo`; earlier answers and resets sent on the same socket are done
+   * too (the server may skip their replies when a newer update went out).
+   */
   _reply(conn, replyTo, error, value) {
     const target = this._ops.find((op) => op.id === replyTo && op.via === conn);
     if (!target) return;
     for (const op of [...this._ops]) {
       if (op === target) break;
-      if (op.via === conn && op.state === "sent" && op.kind !== "select") this._settle(op, null, this._update);
+      if (op.via === conn && op.state === "sent" && isAnswerOp(op)) this._settle(op, null, this._update);
     }
     this._settle(target, error, value);
   }

@@ -63,6 +63,9 @@ export {
   updateKey,
 };
 
+/** A plan id as CATALOGUE.md defines it. */
+export const PLAN_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
 /** The values of the "status" event. */
 export const STATUSES = Object.freeze(["connecting", "live", "fallback", "reconnecting", "offline"]);
 
@@ -246,6 +249,25 @@ export class PlanwiseClient {
    */
   select(planId) {
     return this._enqueue({ kind: "select", planId, idempotencyKey: this._randomId() });
+  }
+
+  /**
+   * Why one plan is shown, cut, excluded or inactive for the session's current answers and the
+   * live version (PROTOCOL.md v1.1). Resolves with the `planExplanation` payload
+   * `{planId, revision, version, status, rank?, score?, reasons}`; rejects with a PlanwiseError
+   * (`unknown_plan` for a plan the catalogue does not have). Sent in order after the operations
+   * before it, so it reflects them; read-only, so it is resent after a reconnection if its reply
+   * was lost. A `planId` that cannot be a plan id (CATALOGUE.md: 1–64 letters, digits, `-`, `_`,
+   * starting with a letter) is refused at once with `unknown_plan`, without asking the server.
+   */
+  explainPlan(planId) {
+    if (typeof planId !== "string" || planId === "") {
+      return Promise.reject(new TypeError("explainPlan(planId) takes a plan id"));
+    }
+    if (!PLAN_ID.test(planId)) {
+      return Promise.reject(new PlanwiseError({ code: "unknown_plan", message: `There is no plan '${planId}'` }));
+    }
+    return this._enqueue({ kind: "explain", planId });
   }
 
   /** Close everything; pending operations are rejected with code "closed". */

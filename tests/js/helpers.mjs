@@ -90,7 +90,7 @@ export class FakePlanwise {
     this.wsMode = "accept";
     this.httpUp = true;
     this.count = 0;
-    this.dropBeforeReply = false; // apply the next userResponse/selectPlan, then close without replying
+    this.dropBeforeReply = false; // apply the next userResponse/selectPlan/explainPlan, then close without replying
     this.questions = [
       { id: "usage", text: "Data?", type: "choice", options: [{ value: "light", label: "Light" }] },
       { id: "budget", text: "Budget?", type: "number", min: 0, max: 100 },
@@ -232,6 +232,21 @@ export class FakePlanwise {
     }
   }
 
+  /**
+   * A `planExplanation` (PROTOCOL.md v1.1) from a tiny made-up catalogue: p1 shown, p2 excluded
+   * once usage is "light" (cut before), old inactive; null for any other plan (unknown_plan).
+   */
+  explain(state, planId) {
+    const base = { planId, revision: state.revision, version: this.version };
+    if (planId === "p1") return { ...base, status: "shown", rank: 1, score: 0, reasons: [] };
+    if (planId === "old") return { ...base, status: "inactive", reasons: [] };
+    if (planId !== "p2") return null;
+    if (state.answers.usage === "light") {
+      return { ...base, status: "excluded", reasons: [{ rule: "heavy", text: "Needs 20 GB" }] };
+    }
+    return { ...base, status: "cut", score: -1, reasons: [{ rule: "cheap", text: "Cheaper first" }] };
+  }
+
   apply(state, answers) {
     for (const [k, v] of Object.entries(answers)) {
       if (v === null) delete state.answers[k];
@@ -285,6 +300,15 @@ export class FakePlanwise {
         return;
       }
       socket.push("selectionSaved", withReply(saved));
+    } else if (event === "explainPlan") {
+      if (this.dropBeforeReply) {
+        this.dropBeforeReply = false;
+        socket.serverClose(1006);
+        return;
+      }
+      const explained = this.explain(state, data.planId);
+      if (explained) socket.push("planExplanation", withReply(explained));
+      else socket.push("error", withReply({ code: "unknown_plan", message: `There is no plan '${data.planId}'` }));
     }
   }
 
@@ -332,6 +356,11 @@ export class FakePlanwise {
       const [saved, repeated] = this.select(state, body);
       return reply(repeated ? 200 : 201, saved);
     }
+    const plan = rest.match(/^\/plans\/([^/]+)$/);
+    if (method === "GET" && plan) {
+      const explained = this.explain(state, decodeURIComponent(plan[1]));
+      return explained ? reply(200, explained) : err(422, "unknown_plan");
+    }
     if (method === "GET" && rest === "/updates") {
       const q = u.searchParams;
       const cursor = [Number(q.get("after") ?? -1), Number(q.get("version") ?? 0), STAGE[q.get("stage") ?? "rules"]];
@@ -365,6 +394,7 @@ export class FakePlanwise {
       userResponse: (r) => r.method === "POST" && r.path.endsWith("/responses"),
       reset: (r) => r.method === "DELETE" && r.path.endsWith("/responses"),
       selectPlan: (r) => r.method === "POST" && r.path.endsWith("/selection"),
+      explainPlan: (r) => r.method === "GET" && r.path.includes("/plans/"),
     }[kind];
     return this.received.filter((r) => (r.via === "ws" ? r.event === kind : http ? http(r) : false));
   }

@@ -60,7 +60,10 @@ class RuleView(ItemView):
 
     def list_context(self, state: drafts.DraftState) -> Item:
         problems = drafts.problems_of(state.bundle)
-        return {"bad": {i for p in problems for s, i, _ in [drafts.split_path(p.path)] if s == "rules"}}
+        from .views_table import rows
+
+        bad = {i for p in problems for s, i, _ in [drafts.split_path(p.path)] if s == "rules"}
+        return {"bad": bad, "table": {r.index: r for r in rows(state.bundle)}}
 
     async def page(
         self,
@@ -129,3 +132,6 @@ class RuleView(ItemView):
 
 
 register(RuleView())
+
+# The decision table's routes (admin/__init__.py imports this module; views_table adds its own routes).
+from . import views_table  # noqa: E402, F401

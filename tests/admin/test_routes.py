@@ -41,6 +41,7 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "admin.rule_new": (E, E),
     "admin.rule_edit": (V, E),
     "admin.rule_delete": (E, E),
+    "admin.rule_table": (V, E),
     "admin.simulator": (V, None),
     "admin.impact": (V, None),
     "admin.diff": (V, None),

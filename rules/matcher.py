@@ -7,15 +7,18 @@ Its output is the rules part of a ``recommendationUpdates`` payload (PROTOCOL.md
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from .conditions import PlanCheck, compile_plan_condition
 from .evaluation import Evaluation
 from .model import AttrTest, Catalogue, Derive, Exclude, Not, Plan, PlanCondition, Require, Rule, Score
 from .placeholders import PLACEHOLDER, substitute
+from .plan_masks import MaskOf, PlanColumns, compile_mask
 from .visibility import referenced
 
 
@@ -27,9 +30,10 @@ class _Effect:
     because: str | None
     points: int | float = 0
     dynamic: bool = False  # compares with an answer (valueFrom): decided per answer value
-    matched: frozenset[int] | None = None  # otherwise decided once per version, on first use
+    matched: Mask | None = None  # otherwise decided once per version, on first use
     refs: tuple[str, ...] = ()  # the questions a dynamic condition compares with
-    by_answer: dict[Any, frozenset[int]] = field(default_factory=dict)
+    by_answer: dict[Any, Mask] = field(default_factory=dict)
+    mask_of: MaskOf | None = None  # a dynamic condition as one vector operation per answer value
     static: dict[str, str] | None = None  # the reason, when ``because`` has no placeholders
 
     def __post_init__(self) -> None:
@@ -37,8 +41,12 @@ class _Effect:
             self.static = {"rule": self.rule, "text": self.because}
 
 
-def plain_number(value: int | float) -> int | float:
-    """Integral scores are integers in the payload (30.0 -> 30)."""
+def plain_number(value: Any) -> int | float:
+    """Integral scores are integers in the payload (30.0 -> 30); numpy numbers become Python's."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        value = float(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -80,6 +88,10 @@ def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+Mask = npt.NDArray[np.bool_]  # one entry per active plan
+Scores = npt.NDArray[np.int64] | npt.NDArray[np.float64]
+Indexes = npt.NDArray[np.intp] | list[int]
+
 _MISSING = object()
 _DYNAMIC_CACHE = 256
 
@@ -87,15 +99,18 @@ _DYNAMIC_CACHE = 256
 class Matcher:
     """Applies effects for one catalogue version; build once per version, reuse per answer set.
 
-    Plans are handled as index sets: a plan condition that does not look at answers gives the
-    same set for every person, so it is computed once per version (on first use) and effects
-    become set operations; only ``valueFrom`` conditions are checked per evaluation.
+    Plans are handled as boolean masks (numpy): a plan condition that does not look at answers
+    gives the same mask for every person, so it is computed once per version (on first use, or
+    all at once by :meth:`warm`) and effects become vector operations (scores, exclusions, the
+    ranking); only ``valueFrom`` conditions are checked per plan, once per answer value.
     """
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self._plans = catalogue.active_plans
-        self._all = frozenset(range(len(self._plans)))
+        self._all: Mask = np.ones(len(self._plans), dtype=bool)
+        self._all.flags.writeable = False
+        self._columns = PlanColumns(self._plans)
         self._effects: dict[str, list[_Effect]] = {r.id: self._compile(r) for r in catalogue.rules}
         # Reason order: rule priority (desc), rule id, then effect order in the rule.
         self._rule_rank = {
@@ -121,12 +136,19 @@ class Matcher:
         self._id_rank = [0] * len(self._plans)
         for rank, i in enumerate(self._id_order):
             self._id_rank[i] = rank
+        self._id_rank_array = np.array(self._id_rank, dtype=np.int64)
+        # Integer scores add up in int64 unless their sum could overflow it (then exact Python ints).
+        total = sum(abs(e.points) for effects in self._effects.values() for e in effects if e.kind == "score")
+        self._score_dtype: Any = np.int64 if total < 2**62 else object
+        self._rank_arrays = [
+            (desc, None if ranks is None else np.array(ranks, dtype=np.int64))
+            for desc, ranks in self._static_ranks
+        ]
 
     def _is_estimate(self, by: str) -> bool:
         return by == "estimate" and self._by_estimate
 
-    @staticmethod
-    def _compile(rule: Rule) -> list[_Effect]:
+    def _compile(self, rule: Rule) -> list[_Effect]:
         out: list[_Effect] = []
         for e in rule.then:
             if isinstance(e, Require | Exclude):
@@ -140,6 +162,10 @@ class Matcher:
                 out.append(_Effect(rule.id, "score", where, e.because, e.points, bool(refs), refs=refs))
             elif not isinstance(e, Derive):  # pragma: no cover - the model has four effects
                 raise TypeError(e)
+        for effect, cond in zip(out, [e for e in rule.then if not isinstance(e, Derive)], strict=True):
+            plan_cond = cond.where if isinstance(cond, Score) else cond.cond
+            if effect.dynamic and plan_cond is not None:
+                effect.mask_of = compile_mask(plan_cond, self._columns)
         return out
 
     def _sort_values(self, by: str) -> list[Any] | None:
@@ -154,7 +180,21 @@ class Matcher:
             values.append(index.get(value) if index is not None and value is not None else value)
         return values
 
-    def _matched(self, effect: _Effect, answers: Mapping[str, Any]) -> frozenset[int]:
+    def warm(self) -> None:
+        """Work out every answer-independent plan condition now (the service does it off the loop)."""
+        for effects in self._effects.values():
+            for effect in effects:
+                if not effect.dynamic:
+                    self._matched(effect, {})
+
+    def _mask(self, check: PlanCheck, answers: Mapping[str, Any]) -> Mask:
+        mask = np.fromiter(
+            (check(p.attributes, answers) for p in self._plans), dtype=bool, count=len(self._plans)
+        )
+        mask.flags.writeable = False  # shared by every evaluation
+        return mask
+
+    def _matched(self, effect: _Effect, answers: Mapping[str, Any]) -> Mask:
         check = effect.check
         if check is None:
             return self._all
@@ -163,13 +203,13 @@ class Matcher:
             key = tuple(_frozen(answers.get(q, _MISSING)) for q in effect.refs)
             hits = effect.by_answer.get(key)
             if hits is None:
-                hits = frozenset(i for i, p in enumerate(self._plans) if check(p.attributes, answers))
+                hits = effect.mask_of(answers) if effect.mask_of is not None else self._mask(check, answers)
                 if len(effect.by_answer) >= _DYNAMIC_CACHE:
                     effect.by_answer.clear()
                 effect.by_answer[key] = hits
             return hits
         if effect.matched is None:
-            effect.matched = frozenset(i for i, p in enumerate(self._plans) if check(p.attributes, {}))
+            effect.matched = self._mask(check, {})
         return effect.matched
 
     def match(
@@ -205,7 +245,7 @@ class Matcher:
 
         matched = [self._matched(e, shown_answers) for e in effects]
         scores, out = self._scores_and_losers(effects, matched)
-        shown = [i for i in self._id_order if i not in out]
+        shown = np.flatnonzero(~out)
         ranked = self._top(shown, scores, catalogue.ranking.limit if limit is None else limit)
         # Reasons and payloads only for what is sent: the ranked page and the first excluded plans.
         explaining = [
@@ -218,7 +258,7 @@ class Matcher:
                 plans[i],
                 rank,
                 scores[i],
-                [why for e, hits, why in explaining if e.kind == "require" or i in hits],
+                [why for e, hits, why in explaining if e.kind == "require" or hits[i]],
             )
             for rank, i in enumerate(ranked, start=1)
         ]
@@ -227,18 +267,23 @@ class Matcher:
         ]
         excluded = []
         # v1.1: ordered like the plans (as if not excluded), at most ranking.excludedLimit.
-        for i in self._top(list(out), scores, catalogue.ranking.excluded_limit):
+        sent = self._top(np.flatnonzero(out), scores, catalogue.ranking.excluded_limit)
+        # Which effect removed which of the sent plans: one small vector per effect.
+        removed = [
+            (e, (hits[sent] if e.kind == "exclude" else ~hits[sent]).tolist()) for e, hits in excluding
+        ]
+        for j, i in enumerate(sent):
             # name/provider are additive fields: clients can list excluded plans by name.
             entry: dict[str, Any] = {"id": plans[i].id, "name": plans[i].name}
             if plans[i].provider is not None:
                 entry["provider"] = plans[i].provider
-            entry["reasons"] = [reason(e) for e, hits in excluding if _loses(e, hits, i)]
+            entry["reasons"] = [reason(e) for e, lost in removed if lost[j]]
             excluded.append(entry)
         return {
             "plans": payload_plans,
             "excluded": excluded,
             "totalPlans": len(plans),
-            "matchedPlans": len(shown),
+            "matchedPlans": int(shown.size),
         }
 
     def explain(
@@ -282,10 +327,10 @@ class Matcher:
         reasons = [
             reason(e)
             for e, hits in zip(effects, matched, strict=True)
-            if e.kind == "require" or (e.kind == "score" and e.because is not None and index in hits)
+            if e.kind == "require" or (e.kind == "score" and e.because is not None and hits[index])
         ]
-        mine = self._place(index, scores)
-        better = sum(1 for i in range(len(self._plans)) if i not in out and self._place(i, scores) < mine)
+        order = self._top(np.flatnonzero(~out), scores, len(self._plans))
+        better = order.index(index)
         result: dict[str, Any] = {"status": "cut", "score": plain_number(scores[index]), "reasons": reasons}
         if better < catalogue.ranking.limit:
             result = {
@@ -295,24 +340,26 @@ class Matcher:
             }
         return result
 
-    def _scores_and_losers(
-        self, effects: list[_Effect], matched: list[frozenset[int]]
-    ) -> tuple[list[int | float], frozenset[int]]:
-        """Each plan's score, and the plans some require or exclude removes."""
-        scores: list[int | float] = [0] * len(self._plans)
-        out: frozenset[int] = frozenset()
+    def _scores_and_losers(self, effects: list[_Effect], matched: list[Mask]) -> tuple[Scores, Mask]:
+        """Each plan's score (summed effect by effect, as the contract adds them), and the plans
+        some require or exclude removes."""
+        n = len(self._plans)
+        scores: Scores = np.zeros(n, dtype=self._score_dtype)
+        kept: Mask = np.ones(n, dtype=bool)  # every require satisfied
+        hit: Mask = np.zeros(n, dtype=bool)  # some exclude matched
         for e, hits in zip(effects, matched, strict=True):
             if e.kind == "score":
                 if e.points:
-                    for i in hits:
-                        scores[i] += e.points
+                    if isinstance(e.points, float) and scores.dtype == np.int64:
+                        scores = scores.astype(np.float64)
+                    np.add(scores, e.points, out=scores, where=hits)  # in place, no temporary
             elif e.kind == "exclude":
-                out = out | hits
+                np.logical_or(hit, hits, out=hit)
             else:
-                out = out | (self._all - hits)
-        return scores, out
+                np.logical_and(kept, hits, out=kept)
+        return scores, hit | ~kept
 
-    def _place(self, i: int, scores: list[Any]) -> tuple[Any, ...]:
+    def _place(self, i: int, scores: Scores) -> tuple[Any, ...]:
         """Plan ``i``'s position key under ``ranking.order`` (smaller first), then plan id."""
         parts: list[Any] = []
         for desc, ranks in self._static_ranks:
@@ -323,17 +370,18 @@ class Matcher:
         parts.append(self._id_rank[i])
         return tuple(parts)
 
-    def _top(self, items: list[int], scores: list[Any], k: int) -> list[int]:
-        """The first ``k`` of ``items`` in ranking order (a partial sort when k is small)."""
-        if k <= 0 or not items:
+    def _top(self, items: Indexes, scores: Scores, k: int) -> list[int]:
+        """The first ``k`` of ``items`` in ranking order: score and attribute ranks, then plan id."""
+        if k <= 0 or not len(items):
             return []
-
-        def key(i: int) -> tuple[Any, ...]:
-            return self._place(i, scores)
-
-        if k < len(items) // 4:
-            return heapq.nsmallest(k, items, key=key)
-        return sorted(items, key=key)[:k]
+        keys: list[Any] = [self._id_rank_array[items]]  # np.lexsort: the last key is the primary one
+        for desc, ranks in reversed(self._rank_arrays):
+            if ranks is None:
+                keys.append(-scores[items] if desc else scores[items])
+            else:
+                keys.append(ranks[items])
+        order = np.lexsort(keys)[:k]
+        return [int(i) for i in np.asarray(items)[order]]
 
     def rerank(
         self, plan_ids: list[str], scores: Mapping[str, int | float], estimates: Mapping[str, Any]
@@ -370,9 +418,9 @@ class Matcher:
         return items
 
 
-def _loses(effect: _Effect, hits: frozenset[int], i: int) -> bool:
+def _loses(effect: _Effect, hits: Mask, i: int) -> bool:
     """Whether a require or exclude effect removes plan ``i``."""
-    return (i in hits) if effect.kind == "exclude" else (i not in hits)
+    return bool(hits[i]) if effect.kind == "exclude" else not hits[i]
 
 
 def _dense_ranks(values: list[Any], desc: bool) -> list[int]:

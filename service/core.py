@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Attempts at committing one message when other processes keep winning the same session's revision.
 MAX_CONFLICT_RETRIES = 20
+# Live sessions re-evaluated after a publish between two yields to the event loop.
+PUBLISH_BATCH = 20
 
 
 @dataclass
@@ -270,7 +272,9 @@ class Planwise:
         questions_changed = old is None or _without_version(old.questionnaire) != _without_version(
             new.questionnaire
         )
-        for session_id in self.hub.live_sessions():
+        for count, session_id in enumerate(self.hub.live_sessions(), start=1):
+            if count % PUBLISH_BATCH == 0:
+                await asyncio.sleep(0)  # in batches: other connections' messages go in between
             state = await self.store.get(session_id)
             if state is None:
                 continue

@@ -7,13 +7,12 @@ import { syncQuestions } from "./planwise-page-questions.js";
 import { $, el, estimateSpec, showNotice, state } from "./planwise-page-shared.js";
 
 const ESTIMATE_GRACE_MS = 6000;
+const COUNT = new Intl.NumberFormat(document.documentElement.lang || undefined);
 
 export function onUpdate(update) {
   const previous = state.update;
   state.update = update;
-  for (const p of update.plans) {
-    state.names.set(p.id, { name: p.name, provider: p.provider ?? null });
-  }
+  rememberPlans(update);
   syncQuestions();
   renderVersion(update.version, previous?.version);
   const sameRevision = state.shown && state.shown.revision === update.revision;
@@ -28,6 +27,16 @@ export function onUpdate(update) {
     return;
   }
   renderPlans(update);
+}
+
+/**
+ * Every plan an update names, shown or excluded (v1.1 excluded plans carry name and provider), is
+ * kept for the session: "Why not this plan?" searches these names (planwise-page-whynot.js).
+ */
+function rememberPlans(update) {
+  for (const p of [...update.plans, ...(update.excluded ?? [])]) {
+    if (typeof p.name === "string" && p.name) state.names.set(p.id, { name: p.name, provider: p.provider ?? null });
+  }
 }
 
 function listHeld() {
@@ -209,11 +218,18 @@ function scheduleEstimateExpiry(update) {
   }, ESTIMATE_GRACE_MS);
 }
 
+/**
+ * The plans that do not fit: the excluded plans the update lists (at most
+ * `ranking.excludedLimit`, in ranking order) with their reasons, and how many more there are
+ * (`totalPlans - matchedPlans` are excluded in all).
+ */
 function renderExcluded(update) {
   const details = $("#excluded");
   const excluded = update.excluded ?? [];
-  details.hidden = excluded.length === 0;
-  $(".count", details).textContent = String(excluded.length);
+  const total = Math.max(excluded.length, (update.totalPlans ?? 0) - (update.matchedPlans ?? 0));
+  const more = total - excluded.length;
+  details.hidden = total === 0;
+  $(".count", details).textContent = COUNT.format(total);
   $(".excluded-list", details).replaceChildren(
     ...excluded.map((item) => {
       const known = state.names.get(item.id);
@@ -228,5 +244,10 @@ function renderExcluded(update) {
       ]);
     }),
   );
+  const note = $(".excluded-more", details);
+  note.hidden = more <= 0;
+  note.dataset.count = String(more);
+  const plans = more === 1 ? "plan does" : "plans do";
+  const count = excluded.length ? `And ${COUNT.format(more)} more ${plans}` : `${COUNT.format(more)} ${plans}`;
+  note.textContent = more <= 0 ? "" : `${count} not fit. Ask about any of them with “Why not this plan?” below.`;
 }
-

@@ -8,6 +8,7 @@
 //   planwise-page-questions.js  the questionnaire and answering
 //   planwise-page-plans.js      the plan list, cards, estimates, the plans that do not fit
 //   planwise-page-choice.js     choosing a plan: confirmation dialog and the saved choice
+//   planwise-page-whynot.js     "Why not this plan?": search by name or id, explainPlan
 import { createPlanwiseClient } from "./planwise-client.js";
 import { onConfirmClosed, openConfirm, renderSelection } from "./planwise-page-choice.js";
 import { onUpdate, refreshCards, releaseList, renderPlans } from "./planwise-page-plans.js";
@@ -19,6 +20,7 @@ import {
   syncQuestions,
 } from "./planwise-page-questions.js";
 import { $, announce, renderStatus, showAlert, showNotice, state } from "./planwise-page-shared.js";
+import { onWhyNotUpdate, setupWhyNot } from "./planwise-page-whynot.js";
 
 // ---------------------------------------------------------------------------------------------
 // Wiring
@@ -44,7 +46,10 @@ client.on("questionnaire", (questionnaire) => {
   if (questionsChanged) renderQuestions();
   refreshCards(); // the attribute schema, headline or estimate may have changed
 });
-client.on("update", onUpdate);
+client.on("update", (update) => {
+  onUpdate(update);
+  onWhyNotUpdate(update);
+});
 client.on("selection", (selection) => {
   state.selection = selection;
   renderSelection();
@@ -97,6 +102,7 @@ $("#reorder button").addEventListener("click", () => {
   $("#plans-title").focus();
 });
 $("#confirm").addEventListener("close", onConfirmClosed);
+setupWhyNot();
 if ("IntersectionObserver" in window) {
   // The phone's "See the plans" button is only useful while the list is out of view.
   new IntersectionObserver((entries) => {

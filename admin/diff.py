@@ -7,6 +7,7 @@ from typing import Any
 
 from .drafts import KEY_OF, SECTIONS, item_key
 from .estimates import estimate_changes
+from .wording import Words, field_words, item_words
 
 TOP_LEVEL = ("name", "description", "ranking")
 
@@ -16,6 +17,9 @@ class Change:
     kind: str  # "added" | "removed" | "changed"
     key: str
     fields: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after)
+    #: In words: (field, before, after) of a change; (field, content, "") of an added/removed item.
+    words: list[tuple[str, str, str]] = field(default_factory=list)
+    label: str = ""  # the item's name or text, for people
 
 
 @dataclass
@@ -58,17 +62,42 @@ def _fields(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
     return changes
 
 
+def _label(item: Any) -> str:
+    if not isinstance(item, dict):
+        return ""
+    for name in ("name", "text", "label"):
+        if isinstance(item.get(name), str):
+            return str(item[name])
+    return ""
+
+
 def diff_bundles(old: dict[str, Any] | None, new: dict[str, Any]) -> Diff:
     old = old or {}
     sections: dict[str, list[Change]] = {}
+    old_words, new_words = Words(old), Words(new)
     for section in SECTIONS:
         before, after = _keyed(old.get(section), section), _keyed(new.get(section), section)
-        changes = [Change("removed", k) for k in before if k not in after]
+        changes = [
+            Change(
+                "removed",
+                k,
+                words=[(f, w, "") for f, w in item_words(old_words, section, item)],
+                label=_label(item),
+            )
+            for k, item in before.items()
+            if k not in after
+        ]
         for key, item in after.items():
             if key not in before:
-                changes.append(Change("added", key))
+                content = [(f, w, "") for f, w in item_words(new_words, section, item)]
+                changes.append(Change("added", key, words=content, label=_label(item)))
             elif before[key] != item:
-                changes.append(Change("changed", key, _fields(before[key], item)))
+                fields = _fields(before[key], item)
+                words = [
+                    (name, field_words(old_words, section, name, b), field_words(new_words, section, name, a))
+                    for name, b, a in fields
+                ]
+                changes.append(Change("changed", key, fields, words, _label(item)))
         sections[section] = changes
     top = [(k, old.get(k), new.get(k)) for k in TOP_LEVEL if old.get(k) != new.get(k)]
     order_before = [k for k in _keyed(old.get("questions"), "questions")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from typing import Any
@@ -14,9 +15,10 @@ from rules.validator import load_catalogue, validate_bundle
 from service.catalogues import get_version, list_versions
 from service.catalogues import publish as publish_version
 
-from . import drafts, scenarios
+from . import audit, drafts, scenarios
 from .analysis import warnings as rule_warnings
 from .blueprint import bp
+from .diff import diff_bundles
 from .forms import ImportForm, PublishForm, RollbackForm
 from .links import problem_link
 from .roles import requires
@@ -160,6 +162,66 @@ async def rollback(number: int) -> ResponseReturnValue:
             return redirect(url_for("admin.version", number=new))
     status = 200 if request.method == "GET" else 400
     return await render_template("admin/rollback.html", row=row, form=form, title="Roll back"), status
+
+
+@bp.route("/versions/compare")
+@requires("viewer")
+async def version_compare() -> ResponseReturnValue:
+    """Any two published versions side by side, in words."""
+    session = db()
+    rows = await list_versions(session, limit=500)
+    numbers = [r.id for r in rows]
+    if not numbers:
+        abort(404)
+    a = request.args.get("a", type=int) or (numbers[1] if len(numbers) > 1 else numbers[0])
+    b = request.args.get("b", type=int) or numbers[0]
+    old, new = await get_version(session, a), await get_version(session, b)
+    if old is None or new is None:
+        abort(404)
+    return await render_template(
+        "admin/diff.html",
+        diff=diff_bundles(old.bundle, new.bundle),
+        numbers=numbers,
+        a=a,
+        b=b,
+        left_label=f"Version {a}",
+        right_label=f"Version {b}",
+        heading=f"Version {a} vs version {b}",
+        same_text="The two versions are the same.",
+        title="Compare versions",
+    )
+
+
+@bp.route("/versions/<int:number>/restore", methods=["GET", "POST"])
+@requires("editor")
+async def version_restore(number: int) -> ResponseReturnValue:
+    """Make a copy of version N the draft (after a confirmation page that says whose work is replaced)."""
+    session = db()
+    row = await get_version(session, number)
+    if row is None:
+        abort(404)
+    state = await drafts.current(session)
+    if request.method == "GET":
+        lost = await audit.draft_authors(session) if state.is_draft else []
+        message = f"The draft becomes a copy of version {number}; nothing goes live until it is published."
+        if state.is_draft:
+            message += " The current draft is replaced (it can be exported first from the draft page)."
+        return await render_template(
+            "admin/confirm.html",
+            title=f"Restore version {number} as the draft?",
+            message=message,
+            lost=lost,
+            action=url_for("admin.version_restore", number=number),
+            button=f"Restore version {number} as the draft",
+            cancel=url_for("admin.version", number=number),
+        )
+    async with transaction():
+        state = await drafts.current(session)
+        await drafts.replace(session, copy.deepcopy(row.bundle), state.live_version, staff().email)
+        summary = f"Restored version {number} as the draft"
+        await log(session, "import", "draft", summary, state.bundle if state.is_draft else None, row.bundle)
+    await flash(f"Version {number} is the draft now. Check it, then publish.")
+    return redirect(url_for("admin.draft"))
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -111,3 +111,45 @@ class Words:
 
     def effects(self, then: Any) -> list[str]:
         return [self.effect(e) for e in then] if isinstance(then, list) else [raw(then)]
+
+
+def field_words(words: Words, section: str, name: str, value: Any) -> str:
+    """One field of an item for the diff, in words (conditions and effects of rules, option labels)."""
+    if value is None:
+        return "(not set)"
+    if section == "rules" and name == "when" or section == "questions" and name == "askWhen":
+        return words.condition(value)
+    if section == "rules" and name == "then":
+        return "; ".join(words.effects(value))
+    if section == "plans" and name.startswith("attributes."):
+        key = name.split(".", 1)[1]
+        if isinstance(value, list):
+            return ", ".join(map(str, value)) or "(none)"
+        return words.value(value, key, plan=True)
+    if section == "questions" and name == "options" and isinstance(value, list):
+        return ", ".join(f"{o.get('label')} ({o.get('value')})" for o in value if isinstance(o, dict))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return number(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    return raw(value)
+
+
+def item_words(words: Words, section: str, item: Any) -> list[tuple[str, str]]:
+    """An added or removed item's content: (field, words) for each field."""
+    if not isinstance(item, dict):
+        return [("", raw(item))]
+    out: list[tuple[str, str]] = []
+    for name, value in item.items():
+        if section == "plans" and name == "attributes" and isinstance(value, dict):
+            out += [
+                (f"attributes.{k}", field_words(words, section, f"attributes.{k}", v))
+                for k, v in value.items()
+            ]
+        else:
+            out.append((name, field_words(words, section, name, value)))
+    return out

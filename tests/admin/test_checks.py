@@ -180,6 +180,7 @@ async def test_diff_shows_changes_against_live(app: Quart, editor: Browser) -> N
     await editor.post("/admin/draft/rules/0", rule_form(name="Heavy users: 20 GB+"))
     await editor.post("/admin/draft/plans/4/delete", {"original": "retired"})
     page = await editor.text("/admin/diff")
-    assert "attributes.monthlyPrice" in page and "7.49" in page
-    assert "heavy-data</strong> changed" in page and "Heavy users: 20 GB+" in page
-    assert "retired</strong> removed" in page
+    assert "attribute “monthlyPrice”" in page and "7.49 EUR" in page
+    assert "(heavy-data)" in page and "Heavy users: 20 GB+" in page
+    removed = page[page.index("(retired)") :]
+    assert removed.index('<span class="tag">removed</span>') < removed.index("</li>")

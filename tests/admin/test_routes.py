@@ -54,6 +54,8 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "admin.version": (V, None),
     "admin.version_export": (V, None),
     "admin.rollback": (P, P),
+    "admin.version_compare": (V, None),
+    "admin.version_restore": (E, E),
     "admin.import_bundle": (V, E),
     "admin.audit": (V, None),
     "admin.audit_entry": (V, None),

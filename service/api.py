@@ -22,6 +22,7 @@ from .core import Planwise
 from .errors import ProtocolError
 from .hub import STAGES
 from .origins import origin_allowed
+from .push import EnrichmentAccepted, EnrichmentRequest
 from .runtime import get_runtime
 from .schemas import (
     AuthHeaders,
@@ -234,7 +235,14 @@ async def get_updates(session_id: str) -> Response:
     planwise = _planwise()
     if planwise.hub.latest(state.id) is None:
         await planwise.current_update(state)
-    update = await planwise.hub.wait_for(state.id, (query.after, query.version, STAGES[query.stage]), wait)
+    stage = STAGES[query.stage]
+    if query.stage == "enriched":  # later enriched updates of one revision (pushes) count up by step
+        latest = planwise.hub.latest(state.id)
+        if query.step is not None:
+            stage += query.step
+        elif latest is not None and latest.key[:2] == (query.after, query.version):
+            stage = max(stage, latest.key[2])  # no step given: it has seen every step there is now
+    update = await planwise.hub.wait_for(state.id, (query.after, query.version, stage), wait)
     if update is None:
         return Response("", 204)
     return _json(update.payload)
@@ -260,3 +268,16 @@ async def post_selection(session_id: str) -> Response:
     state = await _session(session_id)
     saved, repeated = await _planwise().select(state, await _body())
     return _json(saved, 200 if repeated else 201)
+
+
+@bp.post("/enrichments")
+@document_headers(AuthHeaders)
+@document_request(EnrichmentRequest)
+@document_response(EnrichmentAccepted, 202)
+@document_response(ErrorReply, 409)
+async def post_enrichments() -> Response:
+    """A back-end service pushes per-plan fields into a session's (or a user's sessions') newest update."""
+    runtime = get_runtime()
+    authorization = request.headers.get("Authorization", "")
+    count = await runtime.pushes.receive(runtime.planwise, authorization, await _body())
+    return _json({"sessions": count}, 202)

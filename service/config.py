@@ -22,7 +22,7 @@ DATA_DIR = ROOT / "data"
 ENV_PREFIX = "PLANWISE_"
 MIN_SECRET_KEY_LENGTH = 32
 # Never echoed in an error message.
-_SECRET = frozenset({"database_url", "secret_key", "jwt_secret", "jwt_public_key"})
+_SECRET = frozenset({"database_url", "secret_key", "jwt_secret", "jwt_public_key", "service_tokens"})
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=1)]
@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     enrich_workers: Count = 2
     enrich_queue: Count = 1000
     enrich_timeout: Seconds = 2.0
+    enrich_url: str = ""
+    enrich_cache_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 60.0
+    enrich_cache_size: Annotated[int, Field(ge=0)] = 10_000
+    enrich_breaker_failures: Count = 5
+    enrich_breaker_seconds: Seconds = 30.0
+    service_tokens: Names = ()
     publish_poll_interval: Seconds = 0.5
     session_sync: Literal["auto", "notify", "poll", "off"] = "auto"
     session_poll_interval: Seconds = 0.5
@@ -76,7 +82,7 @@ class Settings(BaseSettings):
     load_demo: bool = False
     auto_migrate: bool = True
 
-    @field_validator("allowed_origins", "enrichers", mode="before")
+    @field_validator("allowed_origins", "enrichers", "service_tokens", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

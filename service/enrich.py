@@ -49,14 +49,20 @@ class Enricher(Protocol):
     def sort_key(self, ctx: EnrichContext) -> Callable[[dict[str, Any]], Any] | None: ...
 
 
-def load_enrichers(names: tuple[str, ...]) -> list[Enricher]:
-    """Instantiate plug-in enrichers named ``package.module:Class``."""
+#: Enrichers shipped with the service, by short name; each is built from the settings.
+BUILT_IN = {"http": "service.enrichers.http:HttpEnricher"}
+
+
+def load_enrichers(names: tuple[str, ...], settings: Any = None) -> list[Enricher]:
+    """Instantiate enrichers: a built-in short name (``http``) or a plug-in ``package.module:Class``."""
     out: list[Enricher] = []
     for name in names:
-        module_name, _, attr = name.partition(":")
+        built_in = BUILT_IN.get(name)
+        module_name, _, attr = (built_in or name).partition(":")
         if not attr:
             raise ValueError(f"unknown enricher {name!r}: name it as 'package.module:Class'")
-        out.append(getattr(importlib.import_module(module_name), attr)())
+        cls = getattr(importlib.import_module(module_name), attr)
+        out.append(cls.from_settings(settings) if built_in else cls())
     return out
 
 
@@ -90,6 +96,10 @@ class Enrichment:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for enricher in self.enrichers:  # e.g. the http enricher's connection pool
+            close = getattr(enricher, "aclose", None)
+            if close is not None:
+                await close()
 
     def submit(self, session_id: str, update: Update) -> None:
         """Queue a rules update for enrichment; when the queue is full the work is skipped."""
@@ -118,7 +128,9 @@ class Enrichment:
 
     def _is_current(self, session_id: str, update: Update) -> bool:
         latest = self.hub.latest(session_id)
-        return latest is None or latest.key <= update.key
+        # (revision, version) only: an enriched update pushed by another service (service/push.py)
+        # may already be there; this one still goes out after it, with the pushed fields.
+        return latest is None or latest.key[:2] <= update.key[:2]
 
     async def enrich(self, update: Update) -> Update | None:
         """The enriched copy of a rules update, or None when nothing was added to any plan."""

@@ -20,8 +20,8 @@ from .control import ServiceControl
 from .core import Planwise
 from .db.engine import Migrate, create_db_engine, sessionmaker
 from .enrich import Enrichment, load_enrichers
-from .hub import Hub
 from .live import LiveCatalogue
+from .push import Pushes, PushingHub, PushStore, ServiceTokens, make_push_feed
 from .ratelimit import WindowLimit, per_second
 from .recommend import Recommender
 from .store import SessionStore
@@ -45,6 +45,8 @@ class Runtime:
     control: ServiceControl
     feed: ChangeFeed | None
     http_limit: WindowLimit  # HTTP API requests per session, and new sessions per address
+    pushes: Pushes  # POST /api/enrichments
+    push_feed: ChangeFeed | None  # other processes' pushes
 
 
 class NotServing(RuntimeError):
@@ -71,13 +73,14 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             await load_demo_if_empty(db, Path(settings.demo_bundle))
         engine = make_engine(settings.rules_engine, settings.engine_timeout)
         live = LiveCatalogue(db, engine, settings.publish_poll_interval)
-        hub = Hub()
+        hub = PushingHub()
+        hub.store = PushStore(db)
         store = SessionStore(db)
         recommender = Recommender(engine, settings.evaluation_cache)
         enrichment = Enrichment(
             hub,
             live,
-            load_enrichers(settings.enrichers),
+            load_enrichers(settings.enrichers, settings),
             settings.enrich_workers,
             settings.enrich_queue,
             settings.enrich_timeout,
@@ -98,6 +101,17 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         )
         if feed is not None:
             await feed.start()
+        pushes = Pushes(hub, hub.store, ServiceTokens(settings.service_tokens))
+        push_feed = make_push_feed(
+            settings.session_sync,
+            settings.database_url,
+            db,
+            pushes.heard,
+            hub.forget_pushes,
+            settings.session_poll_interval,
+        )
+        if push_feed is not None:
+            await push_feed.start()
         app.extensions[_KEY] = Runtime(
             settings,
             db,
@@ -106,6 +120,8 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             ServiceControl(live, recommender),
             feed,
             WindowLimit(per_second(settings.rate_per_second, settings.rate_burst)),
+            pushes,
+            push_feed,
         )
         # Everything loaded so far lives as long as the process: keep it out of the garbage
         # collector's full passes (they caused the p99 latency spikes under load).
@@ -122,6 +138,9 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             return
         if runtime.feed is not None:
             await runtime.feed.stop()
+        if runtime.push_feed is not None:
+            await runtime.push_feed.stop()
+        await runtime.pushes.hub.stop()
         planwise = runtime.planwise
         await planwise.stop()
         await planwise.enrichment.stop()

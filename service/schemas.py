@@ -235,6 +235,9 @@ class UpdatesQuery(Request):
     after: int = Field(-1, ge=-1, le=MAX_POSITION, description="revision already seen")
     version: int = Field(0, ge=0, le=MAX_POSITION, description="version already seen")
     stage: Literal["rules", "enriched"] = Field("rules", description="stage already seen")
+    step: int | None = Field(
+        None, ge=0, le=MAX_POSITION, description="step of the enriched update already seen (0: none)"
+    )
     wait: float = Field(
         25, ge=0, allow_inf_nan=False, description="seconds to wait; above PLANWISE_LONG_POLL_MAX it is that"
     )

@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs
 
 import engineio
@@ -330,11 +330,7 @@ class SocketIOServer:
         return saved
 
     async def _explain(self, conn: SioConnection, data: Any) -> dict[str, Any]:
-        planwise = self._planwise()
-        explain = getattr(planwise, "explain", None)  # the core's explainPlan (PROTOCOL.md v1.1)
-        if explain is None:
-            raise ProtocolError("unknown_event", "explainPlan is not available on this server yet")
-        explanation = cast(dict[str, Any], await explain(await self._state(conn), data))
+        explanation = await self._planwise().explain(await self._state(conn), data)
         conn.offer(frame("planExplanation", explanation))
         return explanation
 

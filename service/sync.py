@@ -58,6 +58,8 @@ def make_feed(
 class PgNotifyFeed:
     """LISTEN on a dedicated connection; reconnects (and resyncs) when it is lost."""
 
+    channel = CHANNEL  # service/push.py listens on its own channel with a subclass
+
     def __init__(
         self, dsn: str, origin: str, changed: Changed, resync: Resync, check_every: float = 5.0
     ) -> None:
@@ -86,7 +88,7 @@ class PgNotifyFeed:
             self._dsn, timeout=10, server_settings={"application_name": "planwise-listen"}
         )
         try:
-            await conn.add_listener(CHANNEL, self._on_notify)
+            await conn.add_listener(self.channel, self._on_notify)
         except BaseException:
             await conn.close(timeout=2)
             raise

@@ -24,6 +24,9 @@ class Update:
     payload: dict[str, Any]
     evaluation: Evaluation
     usable: Mapping[str, Any]
+    #: Enriched updates of one (revision, version) after the first (pushes from other services,
+    #: service/push.py) count up from 1; the wire payload carries it as ``step`` when not 0.
+    step: int = 0
 
     @property
     def revision(self) -> int:
@@ -51,9 +54,18 @@ class Update:
 
     @property
     def key(self) -> OrderKey:
-        """Updates of one session are ordered by (revision, version, stage)."""
-        return (self.revision, self.version, STAGES[self.stage])
+        """Updates of one session are ordered by (revision, version, stage), then ``step``."""
+        return (self.revision, self.version, STAGES[self.stage] + self.step)
 
     def enriched(self, plans: list[dict[str, Any]]) -> Update:
         """The ``stage: "enriched"`` update of the same revision with these plans."""
         return Update({**self.payload, "stage": "enriched", "plans": plans}, self.evaluation, self.usable)
+
+    def stepped(self, plans: list[dict[str, Any]], step: int) -> Update:
+        """An enriched update of the same revision and version with these plans, ``step`` after the first."""
+        payload = {**self.payload, "stage": "enriched", "plans": plans}
+        if step:
+            payload["step"] = step
+        else:
+            payload.pop("step", None)
+        return Update(payload, self.evaluation, self.usable, step)

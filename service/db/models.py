@@ -77,3 +77,22 @@ class Draft(Base):
     base_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_by: Mapped[str] = mapped_column(String(320), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EnrichmentPush(Base):
+    """Per-plan fields a back-end service pushed into one (revision, version) of a session.
+
+    ``POST /api/enrichments`` (service/push.py); kept so that a client resuming later sees them.
+    """
+
+    __tablename__ = "enrichment_pushes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(100))
+    plans: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_enrichment_pushes_session", "session_id", "revision", "version"),)

@@ -96,6 +96,10 @@ test("acknowledgements carry each operation's reply", { skip }, async () => {
     const again = await emit(socket, "selectPlan", { planId, idempotencyKey: "k-1" });
     assert.equal(again.selectionId, saved.selectionId, "an idempotency key repeats the selection");
     assert.ok(events.some(([event, data]) => event === "selectionSaved" && data.selectionId === saved.selectionId));
+    const why = await emit(socket, "explainPlan", { planId });
+    assert.equal(why.planId, planId);
+    assert.equal(why.status, "shown");
+    assert.equal(why.revision, 4);
     // The update events arrived before each acknowledgement, in revision order.
     const revisions = events.filter(([e]) => e === "recommendationUpdates").map(([, , u]) => u.revision);
     assert.deepEqual(revisions, [...revisions].sort((a, b) => a - b));

@@ -1,0 +1,1 @@
+"""Enrichers shipped with the service, named by a short name in ``PLANWISE_ENRICHERS`` (``http``)."""

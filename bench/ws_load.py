@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--client-procs", type=int, default=1, help="client processes (default 1)")
     parser.add_argument("--n1000-both", action="store_true", help="also run the paced N=1000 on reference")
     parser.add_argument("--py-spy", metavar="DIR", help="also py-spy the server during an extra N=100 run")
+    parser.add_argument("--no-socketio", action="store_true", help="skip the Socket.IO phase (issue 9)")
     args = parser.parse_args(argv)
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if args.quick:
@@ -74,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             met, detail = verdict(result.get(key), op, limit)
             label = {True: "met   ", False: "MISSED", None: "n/a   "}[met]
             print(f"  {label} {text}: {detail}")
+        for engine, sio in bench.socketio.items():
+            print(
+                f"  Socket.IO ({engine}): p50 at N=1 {sio['p50_ratio_n1']:.2f}x /ws (<= 1.5x), "
+                f"answers/s at N=100 {sio['throughput_share_n100']:.0%} of /ws (>= 60%)"
+            )
+        result["socketio"] = bench.socketio
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f}")
         print(orjson.dumps(result).decode())

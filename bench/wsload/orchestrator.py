@@ -16,6 +16,7 @@ from .client import Clients
 from .config import HOST, RATE_BURST, RATE_PER_SECOND, REPLY_TIMEOUT, ROOT, code_revision
 from .report import Phase, describe
 from .servers import Server, free_port, system_cpu
+from .socketio_phase import describe_socketio, run_socketio_phase
 
 
 class Bench:
@@ -31,6 +32,7 @@ class Bench:
         self._open_shares = 1
         self.code = code_revision()
         self.round = ""
+        self.socketio: dict[str, dict[str, object]] = {}
 
     def log(self, text: str) -> None:
         print(text, flush=True)
@@ -220,6 +222,11 @@ class Bench:
             if n == 1:
                 self.run(server, "N=1 think 20 ms", 1, a.d_n1 / 2, 0.5, think=0.02)
             self.close()
+        if not a.no_socketio:  # issue 9: /socket.io/ next to /ws on this server, in one client process
+            result = run_socketio_phase(f"http://{HOST}:{server.port}", a.d_n1, a.d_n100, a.warmup)
+            self.socketio[engine] = result
+            for line in describe_socketio(engine, result):
+                self.log(line)
 
     def profiled(self, server: Server, engine: str) -> None:
         """py-spy the server (and its children) during an extra, unrecorded N=100 run."""

@@ -44,6 +44,7 @@ def init_app(app: Quart) -> None:
         views_checks,
         views_draft,
         views_estimate,
+        views_insights,
         views_items,
         views_rules,
         views_scenarios,

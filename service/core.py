@@ -13,6 +13,7 @@ from rules.answers import validate_answers
 from .config import Settings
 from .enrich import Enrichment
 from .errors import ProtocolError
+from .events import Event, Events
 from .hub import Hub, frame
 from .live import LiveCatalogue, LoadedVersion
 from .recommend import Recommender
@@ -59,6 +60,7 @@ class Planwise:
         self.tokens = Tokens(settings)
         self._user_response = user_response_model(settings.max_answers)
         self._refreshing: set[asyncio.Task[None]] = set()
+        self.events = Events(store.engine, settings.event_retention_days)  # Insights (events.py)
         live.listeners.append(self._on_publish)
 
     # -- sessions ---------------------------------------------------------------------------
@@ -79,13 +81,26 @@ class Planwise:
                 token_error = exc
             else:
                 if user_sub is None or state.user_sub in (None, user_sub):
-                    return Opened(state, True)
+                    return await self._resumed(state)
                 token_error = ProtocolError("forbidden", "This session belongs to another user")
         if user_sub is not None and token_error is None:
             latest = await self.store.latest_for_user(user_sub)
             if latest is not None:
-                return Opened(latest, True)
-        return Opened(await self.store.create(user_sub), False, token_error)
+                return await self._resumed(latest)
+        state = await self.store.create(user_sub, await self._opened_event("start", {}, 0))
+        return Opened(state, False, token_error)
+
+    async def _resumed(self, state: SessionState) -> Opened:
+        self.store.record(state, await self._opened_event("resume", state.answers, state.revision))
+        return Opened(state, True)
+
+    async def _opened_event(self, kind: str, answers: dict[str, Any], revision: int) -> Event | None:
+        """A ``start``/``resume`` event with the questions visible then (the evaluation is cached)."""
+        if not self.events.enabled:
+            return None
+        loaded = self.live.require()
+        found = await self.recommender.evaluate(loaded, answers)
+        return self.events.opened(kind, loaded.version, revision, found.evaluation.visible)
 
     async def state_for_token(self, token: object) -> SessionState:
         state = await self.store.get(self.tokens.session_id(token))
@@ -167,8 +182,12 @@ class Planwise:
     ) -> Update:
         loaded = self.live.require()
         for _ in range(MAX_CONFLICT_RETRIES):
+            # Evaluated before the commit, so that its event commits with the answers (events.py).
+            before, answers = state.answers, change(state.answers)
+            update = await self.recommender.update(loaded, answers, state.revision + 1, checked)
+            event = self.events.answered(loaded, before, answers, checked, update)
             try:
-                await self.store.save_answers(state, change(state.answers), state.revision + 1)
+                await self.store.save_answers(state, answers, state.revision + 1, event)
                 break
             except Conflict:
                 # Another process committed this session first: apply the message again on top of
@@ -177,7 +196,6 @@ class Planwise:
                     raise ProtocolError("not_found", "This session no longer exists") from None
         else:
             raise ProtocolError("unavailable", "This session is changing too fast; try again")
-        update = await self.recommender.update(loaded, state.answers, state.revision, checked)
         self._publish(state, update)
         return update
 
@@ -221,6 +239,7 @@ class Planwise:
             log.exception("could not refresh session %s after a change elsewhere", state.id)
 
     async def stop(self) -> None:
+        await self.events.stop()
         for task in list(self._refreshing):
             task.cancel()
         await asyncio.gather(*self._refreshing, return_exceptions=True)
@@ -245,7 +264,8 @@ class Planwise:
             if plan is None or not plan.active:
                 raise ProtocolError("unknown_plan", f"There is no plan '{plan_id}' to choose")
             rank = await self._rank_of(loaded, state, plan_id)
-            selection = await self.store.save_selection(state, plan_id, loaded.version, rank, key)
+            event = self.events.selected(loaded.version, state.revision, plan_id, rank)
+            selection = await self.store.save_selection(state, plan_id, loaded.version, rank, key, event)
         return _saved(selection), False
 
     async def explain(self, state: SessionState, data: object) -> dict[str, Any]:

@@ -87,6 +87,7 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         )
         planwise = Planwise(settings, store, live, recommender, hub, enrichment)
         store.start()
+        planwise.events.start()  # the event retention purge
         await live.start()
         enrichment.start()
         # Hear changes other processes make to the sessions this one holds (PostgreSQL NOTIFY, or

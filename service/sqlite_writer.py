@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,10 +51,17 @@ def compile_for_sqlite(statements: Mapping[str, UpdateBase]) -> dict[str, Compil
 class SqliteBatchCommitter:
     """Owns one sqlite3 connection, used only from its own single thread."""
 
-    def __init__(self, path: Path, statements: Mapping[str, UpdateBase], conditional: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        statements: Mapping[str, UpdateBase],
+        conditional: str,
+        append_only: Collection[str] = (),
+    ) -> None:
         self._path = path
         self._statements = compile_for_sqlite(statements)
-        self._conditional = conditional  # the kind whose rowcount must be 1, else it lost
+        self._conditional = conditional  # the kind whose rowcount must be 1, else its group lost
+        self._append_only = frozenset(append_only)  # run last, one executemany per kind
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="planwise-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
 
@@ -63,29 +70,40 @@ class SqliteBatchCommitter:
         set_sqlite_pragmas(conn)
         return conn
 
-    def _commit_sync(self, batch: list[tuple[str, dict[str, Any]]]) -> set[int]:
+    def _values(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        values = dict(params)
+        for name, process in self._statements[kind][1]:
+            values[name] = process(values[name])
+        return values
+
+    def _commit_sync(self, batch: Sequence[Sequence[tuple[str, dict[str, Any]]]]) -> set[int]:
         if self._conn is None:
             self._conn = self._open()
         conn = self._conn
         conflicts: set[int] = set()
+        appended: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for i, (kind, params) in enumerate(batch):
-                sql, processors = self._statements[kind]
-                values = dict(params)
-                for name, process in processors:
-                    values[name] = process(values[name])
-                cursor = conn.execute(sql, values)
-                if kind == self._conditional and cursor.rowcount != 1:
-                    conflicts.add(i)  # another process committed this session's next revision first
+            for i, group in enumerate(batch):
+                for kind, params in group:
+                    if kind in self._append_only:
+                        appended.setdefault(kind, []).append((i, params))
+                        continue
+                    cursor = conn.execute(self._statements[kind][0], self._values(kind, params))
+                    if kind == self._conditional and cursor.rowcount != 1:
+                        conflicts.add(i)  # another process committed this session's next revision first
+                        break  # the rest of the group (its event) is not written
+            for kind, rows in appended.items():
+                values = [self._values(kind, params) for i, params in rows if i not in conflicts]
+                conn.executemany(self._statements[kind][0], values)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return conflicts
 
-    async def commit(self, batch: list[tuple[str, dict[str, Any]]]) -> set[int]:
-        """Commit the batch in one transaction; the indexes of conditional updates that lost."""
+    async def commit(self, batch: Sequence[Sequence[tuple[str, dict[str, Any]]]]) -> set[int]:
+        """Commit the groups of writes in one transaction; the indexes of the groups that lost."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._commit_sync, batch)
 

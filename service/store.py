@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import UpdateBase
 
 from .db.engine import sqlite_path
-from .db.models import PlanSession, Selection, utcnow
+from .db.models import PlanSession, Selection, SessionEvent, utcnow
 from .sqlite_writer import SqliteBatchCommitter
+
+Event = dict[str, Any]  # a row of session_events (service/events.py builds them)
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +68,19 @@ WRITES: dict[str, UpdateBase] = {
     "set_selection": update(PlanSession)
     .where(PlanSession.id == _bind("sid"))
     .values(selection_id=_bind("b_selection"), updated_at=_bind("b_now")),
+    # Every column but the id (the database numbers the rows).
+    "insert_event": insert(SessionEvent).values(
+        {c.name: _bind(c.name) for c in SessionEvent.__table__.columns if c.name != "id"}
+    ),
 }
 #: The conditional write: it applies only on top of the expected revision; a rowcount of 0 = lost.
+#: The rest of its group (its event) is then skipped.
 CONDITIONAL = "update_answers"
+#: Append-only writes (service/events.py): run after the batch's other writes, one executemany per
+#: kind, for the groups that were not lost.
+APPEND_ONLY = frozenset({"insert_event"})
+
+Op = tuple[str, dict[str, Any]]
 
 
 class GroupWriter:
@@ -78,8 +90,12 @@ class GroupWriter:
         self._engine = engine
         path = sqlite_path(engine.url)
         # A SQLite file: the whole batch in one thread hop on a raw connection (see sqlite_writer.py).
-        self._sqlite = SqliteBatchCommitter(path, WRITES, CONDITIONAL) if path is not None else None
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._sqlite = (
+            SqliteBatchCommitter(path, WRITES, CONDITIONAL, APPEND_ONLY) if path is not None else None
+        )
+        # A group of writes that commit together (or not at all), and who waits for them (None:
+        # nobody, see write_later).
+        self._queue: asyncio.Queue[tuple[tuple[Op, ...], asyncio.Future[None] | None]] = asyncio.Queue()
         self._max_batch = max_batch
         self._task: asyncio.Task[None] | None = None
 
@@ -95,18 +111,19 @@ class GroupWriter:
         if self._sqlite is not None:
             await asyncio.to_thread(self._sqlite.close)
 
-    async def write(self, *ops: tuple[str, dict[str, Any]]) -> None:
+    async def write(self, *ops: Op) -> None:
         """Queue writes and wait until they are committed (all in the same transaction)."""
         if self._task is None:
             raise RuntimeError("the writer is not running")
-        loop = asyncio.get_running_loop()
-        futures = []
-        for kind, params in ops:
-            fut: asyncio.Future[None] = loop.create_future()
-            self._queue.put_nowait((kind, params, fut))
-            futures.append(fut)
-        for fut in futures:
-            await fut
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((ops, fut))
+        await fut
+
+    def write_later(self, *ops: Op) -> None:
+        """Queue writes that nobody waits for: they join the next group commit (a failure is logged)."""
+        if self._task is None:
+            raise RuntimeError("the writer is not running")
+        self._queue.put_nowait((ops, None))
 
     async def _run(self) -> None:
         while True:
@@ -120,8 +137,8 @@ class GroupWriter:
             except Exception as exc:  # the callers learn it; the writer goes on
                 log.exception("group commit of %d writes failed", len(batch))
                 error = exc
-            for i, (_, _, fut) in enumerate(batch):
-                if fut.done():
+            for i, (_, fut) in enumerate(batch):
+                if fut is None or fut.done():
                     pass
                 elif error is not None:
                     fut.set_exception(error)
@@ -131,28 +148,41 @@ class GroupWriter:
                     fut.set_result(None)
                 self._queue.task_done()
 
-    async def _commit(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]]) -> set[int]:
-        """Commit the batch in one transaction; returns the indexes of conditional updates that lost."""
+    async def _commit(self, batch: list[tuple[tuple[Op, ...], asyncio.Future[None] | None]]) -> set[int]:
+        """Commit the batch in one transaction; returns the indexes of the groups that lost."""
+        groups = [ops for ops, _ in batch]
         if self._sqlite is not None:
-            return await self._sqlite.commit([(kind, params) for kind, params, _ in batch])
+            return await self._sqlite.commit(groups)
         conflicts: set[int] = set()
+        appended: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        run: list[dict[str, Any]] = []
+        run_kind = ""
         async with self._engine.begin() as conn:  # PostgreSQL (asyncpg), or an in-memory SQLite
             # Consecutive unconditional writes of one kind go in one executemany; order between
             # kinds is kept. A conditional update is its own statement, checked by its rowcount
-            # (asyncpg reports no rowcount for an executemany).
-            start = 0
-            while start < len(batch):
-                kind = batch[start][0]
-                end = start
-                while end < len(batch) and batch[end][0] == kind:
-                    end += 1
-                if kind == CONDITIONAL:
-                    for i in range(start, end):
-                        if (await conn.execute(WRITES[kind], batch[i][1])).rowcount != 1:
+            # (asyncpg reports no rowcount for an executemany); when it lost, the rest of its
+            # group is skipped. Append-only rows go last, one executemany per kind.
+            for i, ops in enumerate(groups):
+                for kind, params in ops:
+                    if kind in APPEND_ONLY:
+                        appended.setdefault(kind, []).append((i, params))
+                        continue
+                    if run and (kind != run_kind or kind == CONDITIONAL):
+                        await conn.execute(WRITES[run_kind], run)
+                        run = []
+                    if kind == CONDITIONAL:
+                        if (await conn.execute(WRITES[kind], params)).rowcount != 1:
                             conflicts.add(i)
-                else:
-                    await conn.execute(WRITES[kind], [params for _, params, _ in batch[start:end]])
-                start = end
+                            break
+                    else:
+                        run_kind = kind
+                        run.append(params)
+            if run:
+                await conn.execute(WRITES[run_kind], run)
+            for kind, rows in appended.items():
+                kept = [params for i, params in rows if i not in conflicts]
+                if kept:
+                    await conn.execute(WRITES[kind], kept)
         return conflicts
 
 
@@ -181,24 +211,26 @@ class SessionStore:
             del self._cache[oldest]
         return state
 
-    async def create(self, user_sub: str | None = None) -> SessionState:
+    async def create(self, user_sub: str | None = None, event: Event | None = None) -> SessionState:
+        """A new session (and its ``start`` event, in the same transaction)."""
         now = utcnow()
         state = SessionState(new_id("s_"), user_sub, {}, 0)
-        await self.writer.write(
-            (
-                "insert_session",
-                {
-                    "id": state.id,
-                    "user_sub": user_sub,
-                    "answers": {},
-                    "revision": 0,
-                    "selection_id": None,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-        )
+        row: dict[str, Any] = {
+            "id": state.id,
+            "user_sub": user_sub,
+            "answers": {},
+            "revision": 0,
+            "selection_id": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await self.writer.write(("insert_session", row), *_event(state, event))
         return self._remember(state)
+
+    def record(self, state: SessionState, event: Event | None) -> None:
+        """An event with no write of its own (a resume): queued, committed with the next batch."""
+        if event is not None:
+            self.writer.write_later(*_event(state, event))
 
     def cached(self, session_id: str) -> SessionState | None:
         """The session if this process holds it in memory (no database access)."""
@@ -247,11 +279,13 @@ class SessionStore:
             ).scalar()
         return await self.get(sid) if sid else None
 
-    async def save_answers(self, state: SessionState, answers: dict[str, Any], revision: int) -> None:
-        """Commit new answers and revision, then apply them to ``state`` (hold ``state.lock``).
+    async def save_answers(
+        self, state: SessionState, answers: dict[str, Any], revision: int, event: Event | None = None
+    ) -> None:
+        """Commit answers, revision and their event, then apply them to ``state`` (hold ``state.lock``).
 
         Raises ``Conflict`` when the stored revision is no longer ``state.revision`` (another
-        process wrote first): nothing was written; reload and re-apply.
+        process wrote first): nothing was written, the event neither; reload and re-apply.
         """
         params = {
             "sid": state.id,
@@ -260,7 +294,7 @@ class SessionStore:
             "b_revision": revision,
             "b_now": utcnow(),
         }
-        await self.writer.write(("update_answers", params))
+        await self.writer.write(("update_answers", params), *_event(state, event))
         state.answers = answers
         state.revision = revision
 
@@ -276,7 +310,13 @@ class SessionStore:
         return _selection_payload(row) if row else None
 
     async def save_selection(
-        self, state: SessionState, plan_id: str, version: int, rank: int | None, key: str | None
+        self,
+        state: SessionState,
+        plan_id: str,
+        version: int,
+        rank: int | None,
+        key: str | None,
+        event: Event | None = None,
     ) -> dict[str, Any]:
         """Commit a selection and make it the session's current one (hold ``state.lock``)."""
         now = utcnow()
@@ -294,6 +334,7 @@ class SessionStore:
         await self.writer.write(
             ("insert_selection", row),
             ("set_selection", {"sid": state.id, "b_selection": selection_id, "b_now": now}),
+            *_event(state, event),
         )
         state.selection = _selection_payload(_Row(row))
         return state.selection
@@ -303,6 +344,11 @@ class SessionStore:
             return None
         row = (await conn.execute(select(Selection).where(Selection.id == selection_id))).first()
         return _selection_payload(row) if row else None
+
+
+def _event(state: SessionState, event: Event | None) -> tuple[Op, ...]:
+    """The event's write (service/events.py), with the session's id; none when events are off."""
+    return () if event is None else (("insert_event", {**event, "session_id": state.id}),)
 
 
 class _Row:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -65,6 +65,36 @@ class Selection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("session_id", "idempotency_key", name="uq_selection_idempotency"),)
+
+
+class SessionEvent(Base):
+    """What happened in a session, for Insights: append-only, written in the answers' group commit.
+
+    ``kind``: ``start``, ``resume``, ``answer`` (resets too), ``select``; ``data`` per kind in
+    service/events.py. No personal data beyond the session id, never a text answer. Rows older
+    than ``PLANWISE_EVENT_RETENTION_DAYS`` are purged.
+    """
+
+    __tablename__ = "session_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    session_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(10))
+    version: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[int | None] = mapped_column(Integer, nullable=True)  # answer: plans that fit
+    plan_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # select
+    rank: Mapped[int | None] = mapped_column(Integer, nullable=True)  # select: None = not shown
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_session_events_at", "at"),
+        Index("ix_session_events_version_at", "version", "at"),
+        Index("ix_session_events_session", "session_id", "id"),
+    )
 
 
 class Draft(Base):

@@ -12,7 +12,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from .builder_model import ANY_TYPE, GROUPS, LIST_OPS, Builder, Catalog, Effect, Node
+from .builder_model import ANY_TYPE, GROUPS, LIST_OPS, OPS_BY_TYPE, Builder, Catalog, Effect, Node
 from .forms_catalogue import parse_number
 
 Errors = dict[str, list[str]]
@@ -104,12 +104,27 @@ def new_effect(kind: str, catalog: Catalog) -> Effect:
     return Effect(kind, cond=new_leaf("attribute", catalog, plan=True))
 
 
+def _fit_ops(node: Node, catalog: Catalog) -> None:
+    for child in node.children:
+        _fit_ops(child, catalog)
+    if node.kind in ("answer", "fact", "attribute") and catalog.type_of(node) in OPS_BY_TYPE:
+        fitting = OPS_BY_TYPE[catalog.type_of(node)]
+        if node.op not in fitting:
+            node.op = fitting[0]
+
+
 def _roots(builder: Builder) -> list[Node]:
     return [builder.when] + [e.cond for e in builder.effects if e.cond is not None]
 
 
 def apply(builder: Builder, action: str, catalog: Catalog) -> None:
-    """Apply a builder button: ``add-<kind>:<prefix>``, ``remove:<prefix>``, ``up:<prefix>``."""
+    """Apply a builder button: ``add-<kind>:<prefix>``, ``remove:<prefix>``, ``up:<prefix>``, ``refresh``.
+
+    Every button first gives each test whose question, attribute or fact changed an operator that
+    fits it (switching to a multi question offers "contains", not a stale "is").
+    """
+    for root in _roots(builder):
+        _fit_ops(root, catalog)
     verb, _, prefix = action.partition(":")
     if verb.startswith("add-effect-"):
         kind = verb.removeprefix("add-effect-")

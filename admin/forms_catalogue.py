@@ -18,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
+from . import forms_values
 from .editing import parse_json_field, to_json_text
 
 ATTRIBUTE_TYPES = ("number", "boolean", "enum", "set", "text")
@@ -99,8 +100,11 @@ class PlanBase(Form):
     original = StringField()
 
 
-def plan_form_class(attributes: list[Any]) -> type[PlanBase]:
-    """A plan form with one typed input per declared attribute (field name ``attr_<key>``)."""
+def plan_form_class(attributes: list[Any], known: dict[str, list[str]] | None = None) -> type[PlanBase]:
+    """A plan form with one typed input per declared attribute (field name ``attr_<key>``).
+
+    ``known``: the values each set attribute already has in the catalogue (checkboxes, forms_values).
+    """
 
     class PlanForm(PlanBase):
         pass
@@ -128,7 +132,9 @@ def plan_form_class(attributes: list[Any]) -> type[PlanBase]:
                 label, choices=[SelectChoice("", "— unknown —")] + [SelectChoice(o) for o in options]
             )
         elif kind == "set":
-            field = TextAreaField(label, description="One value per line; empty means none.")
+            field, new, confirmed = forms_values.fields(label, (known or {}).get(key, []))
+            setattr(PlanForm, "attr_" + key + forms_values.NEW, new)
+            setattr(PlanForm, "attr_" + key + forms_values.CONFIRMED, confirmed)
         elif kind == "number":
             field = StringField(label, description="A number; empty means unknown.")
         else:
@@ -158,7 +164,7 @@ def plan_data(item: dict[str, Any], attributes: list[Any]) -> dict[str, Any]:
         elif kind == "boolean":
             shown = "true" if value is True else "false" if value is False else str(value)
         elif kind == "set":
-            shown = "\n".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            shown = [str(v) for v in value] if isinstance(value, list) else [str(value)]
         elif kind == "number":
             shown = show_number(value)
         else:
@@ -167,7 +173,12 @@ def plan_data(item: dict[str, Any], attributes: list[Any]) -> dict[str, Any]:
     return data
 
 
-def plan_item(form: PlanBase, attributes: list[Any], old: dict[str, Any] | None) -> dict[str, Any] | None:
+def plan_item(
+    form: PlanBase,
+    attributes: list[Any],
+    old: dict[str, Any] | None,
+    known: dict[str, list[str]] | None = None,
+) -> dict[str, Any] | None:
     """The plan JSON from the form; None (with errors on the fields) when a value cannot be read."""
     old_values = old.get("attributes") if old and isinstance(old.get("attributes"), dict) else {}
     assert isinstance(old_values, dict)
@@ -180,6 +191,14 @@ def plan_item(form: PlanBase, attributes: list[Any], old: dict[str, Any] | None)
             continue
         key, kind = attribute["key"], attribute.get("type")
         field = getattr(form, "attr_" + key)
+        if kind == "set":
+            chosen, messages = forms_values.read(form, key, (known or {}).get(key, []))
+            if messages:
+                field.errors = [*field.errors, *messages]
+                ok = False
+            if chosen:
+                values[key] = chosen
+            continue
         raw = field.data if isinstance(field.data, str) else ""
         if not raw.strip():
             continue
@@ -192,8 +211,6 @@ def plan_item(form: PlanBase, attributes: list[Any], old: dict[str, Any] | None)
                 values[key] = number
         elif kind == "boolean":
             values[key] = raw == "true"
-        elif kind == "set":
-            values[key] = lines(raw)
         else:
             values[key] = raw.strip()
     item: dict[str, Any] = {"id": (form.id.data or "").strip(), "name": (form.name.data or "").strip()}

@@ -25,6 +25,7 @@ from .forms_catalogue import (
     question_data,
     question_item,
 )
+from .forms_values import known_values
 from .roles import requires
 from .web import actor, transaction
 
@@ -84,7 +85,15 @@ class PlanView(ItemView):
     )
 
     def form(self, state: drafts.DraftState, formdata: Any = None, data: Item | None = None) -> PlanBase:
-        return plan_form_class(state.items("attributes"))(formdata, data=data)
+        return plan_form_class(state.items("attributes"), self.known(state))(formdata, data=data)
+
+    def known(self, state: drafts.DraftState) -> dict[str, list[str]]:
+        """The values each set attribute already has in the catalogue."""
+        return {
+            a["key"]: known_values(state.bundle, a["key"])
+            for a in state.items("attributes")
+            if isinstance(a, dict) and a.get("type") == "set" and isinstance(a.get("key"), str)
+        }
 
     def blank(self, state: drafts.DraftState) -> Item:
         return {"active": True}
@@ -93,7 +102,7 @@ class PlanView(ItemView):
         return plan_data(item, state.items("attributes"))
 
     def item(self, form: PlanBase, state: drafts.DraftState, old: Item | None) -> Item | None:
-        return plan_item(form, state.items("attributes"), old)
+        return plan_item(form, state.items("attributes"), old, self.known(state))
 
     def context(self, form: Any, state: drafts.DraftState, outcome: Outcome | None, **extra: Any) -> Item:
         """Problems of ``attributes.KEY`` go to the attribute's own input ``attr_KEY``."""

@@ -116,6 +116,16 @@ async def scenarios_page() -> ResponseReturnValue:
     )
 
 
+async def _plans() -> list[tuple[str, str]]:
+    """(id, name) of the draft's plans: the expectations' plan inputs offer them."""
+    state = await drafts.current(db())
+    return [
+        (str(p["id"]), str(p.get("name") or p["id"]))
+        for p in state.items("plans")
+        if isinstance(p, dict) and isinstance(p.get("id"), str)
+    ]
+
+
 @bp.route("/scenarios/new", methods=["GET", "POST"])
 @requires("editor")
 async def scenario_new() -> ResponseReturnValue:
@@ -138,13 +148,17 @@ async def _edit(scenario_id: int | None) -> ResponseReturnValue:
     if request.method == "GET":
         prefill = parse_json_field(request.args.get("answers"), [], required=False)
         form = ScenarioForm(data=_form_data(row, prefill if isinstance(prefill, dict) else None))
-        return await render_template("admin/scenario.html", form=form, row=row, title="Scenario")
+        return await render_template(
+            "admin/scenario.html", form=form, row=row, plans=await _plans(), title="Scenario"
+        )
     form = ScenarioForm(await request.form)
     ok = form.validate()
     answers, expectations = _read(form)
     bad_rows = any(e.form.n.errors or e.form.high.errors for e in form.expectations.entries)
     if not ok or answers is None or bad_rows:
-        return await render_template("admin/scenario.html", form=form, row=row, title="Scenario"), 400
+        return await render_template(
+            "admin/scenario.html", form=form, row=row, plans=await _plans(), title="Scenario"
+        ), 400
     async with transaction() as session:
         before = None
         target = await session.get(Scenario, scenario_id) if scenario_id is not None else None

@@ -51,7 +51,7 @@ async def test_plan_form_has_typed_inputs(editor: Browser) -> None:
     assert 'name="attr_monthlyPrice"' in page and 'inputmode="decimal"' in page
     assert '<select id="attr_roaming"' in page and '<option selected value="false">No</option>' in page
     assert '<option value="5g">5g</option>' in page  # enum options offered
-    assert '<textarea id="attr_perks"' in page  # a set: one value per line
+    assert 'type="checkbox" value="streaming"' in page and 'name="attr_perks__new"' in page
     assert "You are looking at the live version" in page
 
 

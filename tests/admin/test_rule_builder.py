@@ -343,3 +343,14 @@ async def test_a_rule_the_builder_cannot_show_opens_in_the_json_view(editor: Bro
     response = await post_pairs(editor, "/admin/draft/rules/0", form_fields(page), builder="builder")
     assert response.status_code == 400
     assert "The builder needs a list of effects" in await response.get_data(as_text=True)
+
+
+async def test_switching_a_test_to_a_multi_question_offers_a_fitting_operator(editor: Browser) -> None:
+    page = await editor.text("/admin/draft/rules/0")  # heavy-data: dataUsage is heavy
+    fields = dict(form_fields(page))
+    assert fields["when-op"] == "=="
+    fields.update({"when-subject": "extras", "builder": "refresh"})
+    response = await editor.post("/admin/draft/rules/0", fields)
+    assert response.status_code == 200
+    after = dict(form_fields(await response.get_data(as_text=True)))
+    assert after["when-subject"] == "extras" and after["when-op"] == "contains"

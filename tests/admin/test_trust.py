@@ -125,3 +125,26 @@ def test_merge_applies_only_my_fields_on_top() -> None:
         "attributes.b": "you",
         "attributes.c": "you",
     }
+
+
+async def test_set_values_are_picked_and_near_misses_ask_did_you_mean(app: Quart, editor: Browser) -> None:
+    fields = form_fields(await editor.text("/admin/draft/plans/0"))
+    form = dict(fields)
+    assert "attr_perks" not in form  # basic-5 has no perks; "streaming" is offered as a checkbox
+    refused = await editor.post("/admin/draft/plans/0", {**form, "attr_perks__new": "Streaming, esim"})
+    assert refused.status_code == 400
+    page = await refused.get_data(as_text=True)
+    assert (
+        "“Streaming” is new: did you mean “streaming”?" in page
+        and "esim" not in page.split("did you mean")[1][:40]
+    )
+    again = dict(form_fields(page))
+    assert again["attr_perks__new"] == "Streaming, esim" and again["attr_perks__confirmed"]
+    saved = await editor.post("/admin/draft/plans/0", again)  # saving again adds them as typed
+    assert saved.status_code == 302
+    bundle = await draft_bundle(app)
+    assert bundle is not None and bundle["plans"][0]["attributes"]["perks"] == ["Streaming", "esim"]
+    ticked = await editor.post("/admin/draft/plans/2", {**plan_form(**_mid()), "attr_perks": "streaming"})
+    assert ticked.status_code == 302
+    bundle = await draft_bundle(app)
+    assert bundle is not None and bundle["plans"][2]["attributes"]["perks"] == ["streaming"]

@@ -134,15 +134,18 @@ def _rate_limit(key: str) -> None:
         raise ProtocolError("rate_limited", "Too many requests; slow down")
 
 
-async def _session(session_id: str) -> Any:
-    """The session named in the path, for the bearer token or cookie that must match it."""
+async def _session(session_id: str, fresh: bool = True) -> Any:
+    """The session named in the path, for the bearer token or cookie that must match it.
+
+    ``fresh``: as stored now, whichever process committed its last change (read-your-writes).
+    """
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(SESSION_COOKIE)
     if not token:
         raise ProtocolError("unauthorized", "Send the session token as 'Authorization: Bearer <token>'")
     planwise = _planwise()
     token_session = planwise.tokens.session_id(token)
-    state = await planwise.store.get(session_id)
+    state = await planwise.store.get(session_id, fresh and planwise.shared)
     if state is None:
         raise ProtocolError("not_found", "There is no such session")
     if token_session != session_id:
@@ -229,20 +232,22 @@ async def delete_responses(session_id: str) -> Response:
 @document_response(Update)
 async def get_updates(session_id: str) -> Response:
     """Long poll: the newest update later than (after, version, stage), or 204 after ``wait``."""
-    state = await _session(session_id)
+    state = await _session(session_id, fresh=False)
     query = parse(UpdatesQuery, request.args.to_dict(), "The query")
     wait = min(query.wait, current_app.config["PLANWISE"].long_poll_max)
     planwise = _planwise()
-    if planwise.hub.latest(state.id) is None:
-        await planwise.current_update(state)
-    stage = STAGES[query.stage]
-    if query.stage == "enriched":  # later enriched updates of one revision (pushes) count up by step
-        latest = planwise.hub.latest(state.id)
-        if query.step is not None:
-            stage += query.step
-        elif latest is not None and latest.key[:2] == (query.after, query.version):
-            stage = max(stage, latest.key[2])  # no step given: it has seen every step there is now
-    update = await planwise.hub.wait_for(state.id, (query.after, query.version, stage), wait)
+    # Live here first, then read what is stored: a change committed anywhere before this request
+    # is in the answer, one committed later wakes it (read-your-writes on every host).
+    with planwise.hub.watching(state.id):
+        await planwise.catch_up(state)
+        stage = STAGES[query.stage]
+        if query.stage == "enriched":  # later enriched updates of one revision (pushes) count up by step
+            latest = planwise.hub.latest(state.id)
+            if query.step is not None:
+                stage += query.step
+            elif latest is not None and latest.key[:2] == (query.after, query.version):
+                stage = max(stage, latest.key[2])  # no step given: it has seen every step there is now
+        update = await planwise.hub.wait_for(state.id, (query.after, query.version, stage), wait)
     if update is None:
         return Response("", 204)
     return _json(update.payload)

@@ -11,6 +11,7 @@ from typing import Any
 from rules.answers import validate_answers
 
 from .config import Settings
+from .db.engine import is_postgresql
 from .enrich import Enrichment
 from .errors import ProtocolError
 from .events import Event, Events
@@ -60,6 +61,10 @@ class Planwise:
         self.tokens = Tokens(settings)
         self._user_response = user_response_model(settings.max_answers)
         self._refreshing: set[asyncio.Task[None]] = set()
+        # Other processes may write these sessions (several hosts on PostgreSQL, or workers polling
+        # one SQLite file): a read first checks the stored revision (read-your-writes on every host).
+        mode = settings.session_sync
+        self.shared = mode in ("notify", "poll") or (mode == "auto" and is_postgresql(settings.database_url))
         self.events = Events(store.engine, settings.event_retention_days)  # Insights (events.py)
         live.listeners.append(self._on_publish)
 
@@ -84,7 +89,7 @@ class Planwise:
                     return await self._resumed(state)
                 token_error = ProtocolError("forbidden", "This session belongs to another user")
         if user_sub is not None and token_error is None:
-            latest = await self.store.latest_for_user(user_sub)
+            latest = await self.store.latest_for_user(user_sub, self.shared)
             if latest is not None:
                 return await self._resumed(latest)
         state = await self.store.create(user_sub, await self._opened_event("start", {}, 0))
@@ -103,7 +108,7 @@ class Planwise:
         return self.events.opened(kind, loaded.version, revision, found.evaluation.visible)
 
     async def state_for_token(self, token: object) -> SessionState:
-        state = await self.store.get(self.tokens.session_id(token))
+        state = await self.store.get(self.tokens.session_id(token), self.shared)
         if state is None:
             raise ProtocolError("invalid_token", "The session this token names no longer exists")
         return state
@@ -129,6 +134,19 @@ class Planwise:
             self._publish(state, update)
         latest = self.hub.latest(state.id)
         return latest if latest is not None else update
+
+    async def catch_up(self, state: SessionState) -> Update:
+        """Read-your-writes: ``state`` as stored now, and the newest update reflecting it.
+
+        A long poll calls it inside ``hub.watching`` so that a change heard after this check is
+        pushed to it, and one committed before it is read here: nothing falls in between.
+        """
+        if self.shared and not await self.store.catch_up(state):
+            raise ProtocolError("not_found", "This session no longer exists")
+        latest = self.hub.latest(state.id)
+        if latest is not None and latest.key[:2] == (state.revision, self.live.require().version):
+            return latest
+        return await self.current_update(state)
 
     def _publish(self, state: SessionState, update: Update) -> None:
         """The one way an update goes out: to the session's connections, then to enrichment."""

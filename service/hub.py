@@ -134,25 +134,32 @@ class Hub:
         for sub in list(self._subs.get(session_id, ())):
             sub.offer(encoded)
 
-    async def wait_for(self, session_id: str, after: OrderKey, wait: float) -> Update | None:
-        """The newest update later than ``after``, waiting up to ``wait`` seconds for one."""
-        condition = self._changed.setdefault(session_id, asyncio.Condition())
+    @contextmanager
+    def watching(self, session_id: str) -> Iterator[None]:
+        """Within this block the session counts as live here (changes heard from elsewhere are pushed)."""
         self._waiting[session_id] = self._waiting.get(session_id, 0) + 1
-
-        def ready() -> bool:
-            current = self._latest.get(session_id)
-            return current is not None and current.key > after
-
         try:
-            async with condition:
-                await asyncio.wait_for(condition.wait_for(ready), wait)
-        except TimeoutError:
-            return None
+            yield
         finally:
             self._waiting[session_id] -= 1
             if not self._waiting[session_id]:
                 del self._waiting[session_id]
                 self._forget(session_id)
+
+    async def wait_for(self, session_id: str, after: OrderKey, wait: float) -> Update | None:
+        """The newest update later than ``after``, waiting up to ``wait`` seconds for one."""
+        condition = self._changed.setdefault(session_id, asyncio.Condition())
+
+        def ready() -> bool:
+            current = self._latest.get(session_id)
+            return current is not None and current.key > after
+
+        with self.watching(session_id):
+            try:
+                async with condition:
+                    await asyncio.wait_for(condition.wait_for(ready), wait)
+            except TimeoutError:
+                return None
         return self._latest.get(session_id)
 
     def _forget(self, session_id: str) -> None:

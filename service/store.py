@@ -252,10 +252,18 @@ class SessionStore:
         state.selection = selection
         return True
 
-    async def get(self, session_id: str) -> SessionState | None:
+    async def get(self, session_id: str, fresh: bool = False) -> SessionState | None:
+        """The session, from memory or the database (None if there is none).
+
+        ``fresh``: a copy held in memory is first checked against the stored revision and selection
+        (one read by primary key) and reloaded if another process changed it: read-your-writes when
+        several processes serve the same sessions.
+        """
         state = self._cache.get(session_id)
         if state is not None:
             self._cache.move_to_end(session_id)
+            if fresh and not await self.catch_up(state):
+                return None
             return state
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(PlanSession).where(PlanSession.id == session_id))).first()
@@ -267,7 +275,30 @@ class SessionStore:
             return cached
         return self._remember(SessionState(row.id, row.user_sub, dict(row.answers), row.revision, selection))
 
-    async def latest_for_user(self, user_sub: str) -> SessionState | None:
+    async def catch_up(self, state: SessionState) -> bool:
+        """Reload ``state`` if the stored revision or selection differs (do not hold its lock).
+
+        False if the session no longer exists (it is dropped from memory).
+        """
+        query = select(PlanSession.revision, PlanSession.selection_id).where(PlanSession.id == state.id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            self._cache.pop(state.id, None)
+            return False
+        if row.revision == state.revision and row.selection_id == (state.selection or {}).get("selectionId"):
+            return True
+        async with state.lock:  # ordered with this process's own writes to the session
+            if not await self.reload(state):
+                self._cache.pop(state.id, None)
+                return False
+        return True
+
+    def forget(self, session_id: str) -> None:
+        """Drop a session from memory (it was erased)."""
+        self._cache.pop(session_id, None)
+
+    async def latest_for_user(self, user_sub: str, fresh: bool = False) -> SessionState | None:
         async with self.engine.connect() as conn:
             sid = (
                 await conn.execute(
@@ -277,7 +308,7 @@ class SessionStore:
                     .limit(1)
                 )
             ).scalar()
-        return await self.get(sid) if sid else None
+        return await self.get(sid, fresh) if sid else None
 
     async def save_answers(
         self, state: SessionState, answers: dict[str, Any], revision: int, event: Event | None = None

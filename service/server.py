@@ -17,9 +17,38 @@ from typing import Any
 
 import uvicorn
 
-from .config import Settings
+from .config import ConfigError, Settings
 from .db.engine import is_postgresql
 from .uvicorn_ws import dropping_protocol
+
+#: How to make a key, in the refusal below and in docs/deploy.md.
+MAKE_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def require_shared_secret(workers: int) -> None:
+    """Refuse to start several processes that would each generate their own signing key.
+
+    Tokens signed by one process would fail on every other: people silently lose their session.
+    Checked before the settings are read (reading them generates and stores a key).
+    """
+    if _env("PLANWISE_SECRET_KEY"):
+        return
+    if is_postgresql(_env("PLANWISE_DATABASE_URL")):
+        why = "on PostgreSQL (several hosts share the database)"
+    elif workers > 1:
+        why = "with --workers > 1"
+    else:
+        return
+    raise ConfigError(
+        f"PLANWISE_SECRET_KEY must be set {why}: every process must sign session tokens with the same "
+        f"key, or tokens from one fail on the others; generate one with: {MAKE_KEY}"
+    )
+
+
+def _env(name: str) -> str:
+    """A variable as pydantic-settings reads it (names are case-insensitive)."""
+    return next((v for k, v in os.environ.items() if k.upper() == name and v), "")
+
 
 #: Runs once before the server starts (migrations, demo data) and returns lines to print for people.
 Prepare = Callable[[Settings, bool, str], Coroutine[Any, Any, list[str]]]
@@ -36,6 +65,7 @@ def serve(
     prepare: Prepare,
 ) -> None:
     """Prepare the database once, then run ``app_factory`` (``module:function``) under uvicorn."""
+    require_shared_secret(workers)
     settings = Settings.from_env()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     base = f"http://{host}:{port}"

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .core import Planwise
 from .errors import ProtocolError
 from .hub import STAGES
+from .logs import SESSION_ID
 from .origins import origin_allowed
 from .push import EnrichmentAccepted, EnrichmentRequest
 from .runtime import get_runtime
@@ -145,6 +146,7 @@ async def _session(session_id: str, fresh: bool = True) -> Any:
         raise ProtocolError("unauthorized", "Send the session token as 'Authorization: Bearer <token>'")
     planwise = _planwise()
     token_session = planwise.tokens.session_id(token)
+    SESSION_ID.set(token_session)  # in this request's log lines
     state = await planwise.store.get(session_id, fresh and planwise.shared)
     if state is None:
         raise ProtocolError("not_found", "There is no such session")

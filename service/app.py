@@ -9,6 +9,7 @@ from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from .config import ROOT, Settings
+from .logs import init_app as init_logging
 from .runtime import Migrate, init_runtime
 
 
@@ -27,8 +28,10 @@ def build_app(settings: Settings, migrate: Migrate) -> Quart:
         scalar_ui_path=None,
     )
     init_runtime(app, settings, migrate)
+    init_logging(app)  # PLANWISE_LOG_FORMAT, request ids
 
     from .api import bp as api_bp
+    from .health import bp as health_bp
     from .public import bp as public_bp
     from .socketio_server import init_socketio
     from .ws import bp as ws_bp
@@ -36,5 +39,6 @@ def build_app(settings: Settings, migrate: Migrate) -> Quart:
     app.register_blueprint(ws_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(health_bp)  # /readyz, /metrics
     init_socketio(app, settings)  # /socket.io/ in front of the app: same process, same port
     return app

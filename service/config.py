@@ -6,6 +6,7 @@ pydantic-settings reads and types them: a value that does not parse (``PLANWISE_
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -82,10 +83,21 @@ class Settings(BaseSettings):
     demo_bundle: str = str(DATA_DIR / "demo-mobile.json")
     load_demo: bool = False
     auto_migrate: bool = True
+    # Operating it (docs/deploy.md).
+    shutdown_timeout: Seconds = 10.0
+    metrics_allow: Names = ("127.0.0.1", "::1")
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("allowed_origins", "enrichers", "service_tokens", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _allow_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -111,6 +123,11 @@ class Settings(BaseSettings):
             self.secret_key = persistent_secret(_sqlite_dir(self.database_url) / "secret_key")
         if self.session_sync == "notify" and not self.database_url.startswith("postgresql"):
             raise ConfigError("PLANWISE_SESSION_SYNC=notify needs PostgreSQL (use 'poll' on SQLite)")
+        for entry in self.metrics_allow:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"PLANWISE_METRICS_ALLOW: {entry!r} is not an address or network") from None
         if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
                 f"PLANWISE_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from rules.answers import validate_answers
 
+from . import metrics
 from .config import Settings
 from .db.engine import is_postgresql
 from .enrich import Enrichment
@@ -185,8 +187,12 @@ class Planwise:
                     merged[qid] = value
             return merged
 
+        started = time.perf_counter()
         async with state.lock:
-            return await self._commit_and_publish(state, merge, checked=clean.keys())
+            update = await self._commit_and_publish(state, merge, checked=clean.keys())
+        metrics.ANSWERS.inc()
+        metrics.UPDATE_SECONDS.observe(time.perf_counter() - started)
+        return update
 
     async def reset(self, state: SessionState) -> Update:
         async with state.lock:
@@ -307,6 +313,7 @@ class Planwise:
 
         "Changed" is anything but the version number: questions, the attribute schema, display, estimate.
         """
+        metrics.PUBLISHES.inc()
         questions_changed = old is None or _without_version(old.questionnaire) != _without_version(
             new.questionnaire
         )

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -74,6 +75,9 @@ def serve(
     os.environ["PLANWISE_AUTO_MIGRATE"] = "false"
     os.environ.setdefault("PLANWISE_GC_FREEZE", "true")
     os.environ.setdefault("PLANWISE_SECRET_KEY", settings.secret_key)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics sums every worker's values (prometheus-client's multi-process mode).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="planwise-metrics-")
     if workers > 1 and not is_postgresql(settings.database_url) and settings.session_sync == "auto":
         # Workers on one SQLite file hear each other's session changes by polling (PostgreSQL
         # uses LISTEN/NOTIFY): see docs/service.md, "Several processes".
@@ -99,5 +103,7 @@ def serve(
         log_level=log_level,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=5,
+        # SIGTERM: uvicorn stops accepting and closes WebSockets with 1012 at once, then waits this
+        # long for requests in flight; the app's shutdown then finishes the commits in flight.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
     )

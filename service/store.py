@@ -25,6 +25,7 @@ from sqlalchemy.sql.expression import UpdateBase
 
 from .db.engine import sqlite_path
 from .db.models import PlanSession, Selection, SessionEvent, utcnow
+from .metrics import COMMIT_SECONDS
 from .sqlite_writer import SqliteBatchCommitter
 
 Event = dict[str, Any]  # a row of session_events (service/events.py builds them)
@@ -133,7 +134,8 @@ class GroupWriter:
             conflicts: set[int] = set()
             error: BaseException | None = None
             try:
-                conflicts = await self._commit(batch)
+                with COMMIT_SECONDS.time():
+                    conflicts = await self._commit(batch)
             except Exception as exc:  # the callers learn it; the writer goes on
                 log.exception("group commit of %d writes failed", len(batch))
                 error = exc

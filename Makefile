@@ -1,5 +1,7 @@
 # One task runner for people and CI. `make run` and `make test` set everything up themselves.
-PYTHON ?= python3
+# The newest supported interpreter on the machine (3.13, 3.12 or 3.11), else python3.
+# (Run, not just found: a pyenv shim exists for versions that are not selected.)
+PYTHON ?= $(or $(firstword $(foreach v,3.13 3.12 3.11,$(shell python$(v) -c '' >/dev/null 2>&1 && echo python$(v)))),python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
@@ -9,9 +11,12 @@ PORT   ?= 8000
 .PHONY: setup system-deps node-deps run test lint format bench clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)  # an existing venv keeps its interpreter
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# durable-rules 2.0.28 calls PyEval_CallObject, removed in 3.13; its setup.py overwrites CFLAGS.
+	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then \
+	  CPPFLAGS=-DPyEval_CallObject=PyObject_CallObject $(BIN)/pip install --quiet --no-binary durable-rules -e '.[dev]'; \
+	else $(BIN)/pip install --quiet -e '.[dev]'; fi
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -151,8 +151,10 @@ class ItemView:
             return await self.merged(state, index, base, item)
         async with transaction() as session:
             also = self.also(form, index, item)
+            after = request.args.get("after", type=int)  # "insert after" item N (new items only)
+            at = after + 1 if index is None and after is not None else None
             outcome = await save_item(
-                session, actor(), self.kind.section, index, original, item, force, also, base
+                session, actor(), self.kind.section, index, original, item, force, also, base, at
             )
             if outcome.current is not None:
                 key = drafts.item_key(outcome.current, self.kind.section)

@@ -70,6 +70,7 @@ async def save_item(
     force: bool = False,
     also: Callable[[dict[str, Any]], None] | None = None,
     base: dict[str, Any] | None = None,
+    at: int | None = None,
 ) -> Outcome:
     """Put ``item`` at ``index`` (None: append) unless the change introduces problems and not ``force``.
 
@@ -84,9 +85,9 @@ async def save_item(
     if not isinstance(items, list):
         items = bundle[section] = []
     before: Any = None
-    if index is None:
-        items.append(item)
-        index = len(items) - 1
+    if index is None:  # a new item: at the end, or at position ``at`` ("insert after")
+        index = len(items) if at is None else max(0, min(at, len(items)))
+        items.insert(index, item)
         edited_before = None
     else:
         if index >= len(items) or drafts.item_key(items[index], section) != original_key:
@@ -185,6 +186,23 @@ async def move_item(
     summary = f"Moved {describe(section, items[to])} {'up' if delta < 0 else 'down'}"
     await record(session, actor, f"{section}/{original_key}", summary, order_before, order_after)
     return Outcome(True, to)
+
+
+async def reorder(
+    session: AsyncSession, actor: Actor, section: str, order: list[str], seen: list[str]
+) -> Outcome:
+    """Put the items in ``order`` (their ids); refused unless the draft's order is still ``seen``."""
+    state = await drafts.current(session)
+    bundle = copy.deepcopy(state.bundle)
+    items = bundle.get(section)
+    current = [drafts.item_key(i, section) for i in items] if isinstance(items, list) else []
+    if not isinstance(items, list) or current != seen or sorted(order) != sorted(current):
+        return Outcome(False, conflict=CONFLICT)
+    by_key = {drafts.item_key(i, section): i for i in items}
+    bundle[section] = [by_key[k] for k in order]
+    await save_bundle(session, actor, state, bundle)
+    await record(session, actor, section, f"Reordered the {section}", current, order)
+    return Outcome(True)
 
 
 def parse_json_field(text: str | None, errors: list[str], required: bool = True) -> Any:

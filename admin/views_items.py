@@ -9,10 +9,14 @@ from quart import flash, redirect, request, url_for
 from quart.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from rules.errors import CatalogueInvalid
+from rules.validator import load_catalogue
+from rules.visibility import question_dependencies
+
 from . import drafts
 from .blueprint import bp
 from .crud import Item, ItemKind, ItemView, register
-from .editing import Outcome, move_item
+from .editing import Outcome, move_item, reorder
 from .forms_catalogue import (
     AttributeForm,
     PlanBase,
@@ -131,9 +135,16 @@ class QuestionView(ItemView):
         plural="Questions",
         add_label="Add a question",
         delete_message="Rules that test this question will show problems until they are changed.",
-        help="People are asked the questions in this order.",
+        help="People are asked the questions in this order. Drag a row (or use ↑ ↓) to move it.",
         scripts=("admin.js",),
     )
+
+    def list_context(self, state: drafts.DraftState) -> Item:
+        return {"order_warnings": order_warnings(state.bundle)}
+
+    def context(self, form: Any, state: drafts.DraftState, outcome: Outcome | None, **extra: Any) -> Item:
+        mine = [w for w in order_warnings(state.bundle) if w[0] == form.id.data]
+        return {**super().context(form, state, outcome, **extra), "order_warnings": mine}
 
     def form(self, state: drafts.DraftState, formdata: Any = None, data: Item | None = None) -> QuestionForm:
         return QuestionForm(formdata, data=data)
@@ -184,6 +195,38 @@ def _edit_options(form: QuestionForm, command: str) -> QuestionForm | None:
 
 for _view in (AttributeView(), PlanView(), QuestionView()):
     register(_view)
+
+
+def order_warnings(bundle: Item) -> list[tuple[str, str, str]]:
+    """(question, the later question it depends on, message) for questions asked too early."""
+    try:
+        catalogue = load_catalogue(bundle)
+    except CatalogueInvalid:
+        return []
+    position = {q.id: i for i, q in enumerate(catalogue.questions)}
+    out = []
+    for qid, deps in question_dependencies(catalogue).items():
+        for dep in sorted(deps, key=lambda d: position.get(d, 0)):
+            if position.get(dep, -1) > position[qid]:
+                message = (
+                    f"Question {qid} comes before {dep}, but whether {qid} is asked depends on the answer "
+                    f"to {dep}: move {qid} after {dep}."
+                )
+                out.append((qid, dep, message))
+    return out
+
+
+@bp.route("/draft/questions/order", methods=["POST"])
+@requires("editor")
+async def question_order() -> ResponseReturnValue:
+    """Put the questions in a new order (the list's drag and drop); refused if the order changed meanwhile."""
+    form = await request.form
+    order = [k for k in str(form.get("order", "")).split(",") if k]
+    seen = [k for k in str(form.get("seen", "")).split(",") if k]
+    async with transaction() as session:
+        outcome = await reorder(session, actor(), "questions", order, seen)
+    await flash(outcome.conflict or "The new order is saved.")
+    return redirect(url_for("admin.questions"))
 
 
 @bp.route("/draft/questions/<int:index>/move", methods=["POST"])

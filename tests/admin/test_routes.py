@@ -37,6 +37,7 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "admin.question_edit": (V, E),
     "admin.question_delete": (E, E),
     "admin.question_move": (None, E),
+    "admin.question_order": (None, E),
     "admin.rules": (V, None),
     "admin.rule_new": (E, E),
     "admin.rule_edit": (V, E),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from rules.errors import CatalogueInvalid
 from rules.validator import load_catalogue
 from rules.visibility import question_dependencies
 
-from . import drafts
+from . import ask_builder, drafts
 from .blueprint import bp
 from .crud import Item, ItemKind, ItemView, register
 from .editing import Outcome, move_item, reorder
@@ -136,7 +137,8 @@ class QuestionView(ItemView):
         add_label="Add a question",
         delete_message="Rules that test this question will show problems until they are changed.",
         help="People are asked the questions in this order. Drag a row (or use ↑ ↓) to move it.",
-        scripts=("admin.js",),
+        scripts=("admin.js", "admin-builder.js"),
+        form_attributes="data-builder",
     )
 
     def list_context(self, state: drafts.DraftState) -> Item:
@@ -144,7 +146,14 @@ class QuestionView(ItemView):
 
     def context(self, form: Any, state: drafts.DraftState, outcome: Outcome | None, **extra: Any) -> Item:
         mine = [w for w in order_warnings(state.bundle) if w[0] == form.id.data]
-        return {**super().context(form, state, outcome, **extra), "order_warnings": mine}
+        builder = extra.pop("builder", None)
+        if builder is None and request.args.get("view") != "json" and not form.askWhen.errors:
+            builder = ask_builder.of(_parse(form.askWhen.data), state.bundle)
+        berrors = extra.pop("berrors", None)
+        if berrors is None and builder is not None and outcome is not None:
+            berrors = ask_builder.problems(builder, outcome.details)
+        found = super().context(form, state, outcome, **extra)
+        return {**found, "order_warnings": mine, **ask_builder.context(builder, state.bundle, berrors)}
 
     def form(self, state: drafts.DraftState, formdata: Any = None, data: Item | None = None) -> QuestionForm:
         return QuestionForm(formdata, data=data)
@@ -161,12 +170,29 @@ class QuestionView(ItemView):
     async def submit(
         self, posted: MultiDict[str, Any], state: drafts.DraftState, index: int | None, old: Item | None
     ) -> ResponseReturnValue:
+        builder, action = ask_builder.posted(posted, state.bundle)
+        if builder is not None:  # the visual "ask only when": write its JSON into the form's field
+            text, errors = ask_builder.as_text(builder, state.bundle)
+            posted = posted.copy()
+            posted["askWhen"] = text
+            form = QuestionForm(posted)
+            if action:  # a builder button: show the changed builder, nothing is checked or saved
+                return await self.render(form, state, index, builder=builder, berrors={})
+            if errors:
+                return await self.render(form, state, index, builder=builder, berrors=errors), 400
         command = posted.get("option", "")
         if command:
             edited = _edit_options(QuestionForm(posted), command)
             if edited is not None:
-                return await self.render(edited, state, index)
+                return await self.render(edited, state, index, builder=builder)
         return await super().submit(posted, state, index, old)
+
+
+def _parse(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text and text.strip() else None
+    except json.JSONDecodeError:
+        return None
 
 
 def _edit_options(form: QuestionForm, command: str) -> QuestionForm | None:

@@ -227,3 +227,23 @@ def test_questions_sets_and_builder_as_a_person(server: ServerProcess, chromium:
     with ann.expect_navigation():
         ann.select_option("select[name=when-subject]", "extras")
     assert ann.input_value("select[name=when-op]") == "contains"
+
+
+def test_ask_when_builder_in_the_browser(server: ServerProcess, chromium: Any) -> None:
+    url = server.url
+    ann = person(chromium, url, PEOPLE[0])
+    ann.goto(f"{url}/admin/draft/questions")
+    ann.click("#question-list a:text-is('intlMinutes')")  # asked when intlCalls is yes
+    assert ann.is_visible("#field-askWhen") and ann.input_value("select[name=when-subject]") == "intlCalls"
+    with ann.expect_navigation():  # the script updates the builder at once
+        ann.select_option("select[name=when-kind]", "all")
+    with ann.expect_navigation():
+        ann.click("#field-askWhen button:has-text('answer test')")
+    with ann.expect_navigation():
+        ann.select_option("select[name=when-0-subject]", "travel")
+    ann.select_option("select[name=when-0-value]", "true")
+    ann.screenshot(path=str(ARTIFACTS / "admin-ask-when.png"))
+    save(ann)
+    ann.wait_for_selector("text=Question intlMinutes saved.")
+    assert ann.input_value("select[name=when-kind]") == "all"
+    assert ann.input_value("select[name=when-0-subject]") == "travel"

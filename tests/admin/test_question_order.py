@@ -66,3 +66,35 @@ async def test_simulator_shows_each_reason_once_and_the_limit(app: Quart, editor
     answers = {"travel": "true", "dataUsage": "heavy"}
     sim = await editor.text("/admin/simulator?run=1&" + "&".join(f"q_{k}={v}" for k, v in answers.items()))
     assert "the same reason 2 times, shown once" in sim, json.dumps(answers)
+
+
+async def test_ask_when_in_the_condition_builder(app: Quart, editor: Browser) -> None:
+    from tests.admin.formparse import form_fields
+
+    page = await editor.text("/admin/draft/questions/4")  # lines: ask when segment is family
+    assert 'id="field-askWhen"' in page and 'id="askWhen"' not in page
+    fields = dict(form_fields(page))
+    assert fields["editor"] == "builder" and fields["when-kind"] == "fact"
+    assert fields["when-subject"] == "segment" and fields["when-value"] == "family"
+    # Make it "all of" with a second test on an answer, through the builder's buttons (no JavaScript).
+    fields["when-kind"] = "all"
+    grouped = await editor.post("/admin/draft/questions/4", {**fields, "builder": "refresh"})
+    fields = dict(form_fields(await grouped.get_data(as_text=True)))
+    added = await editor.post("/admin/draft/questions/4", {**fields, "builder": "add-answer:when"})
+    fields = dict(form_fields(await added.get_data(as_text=True)))
+    fields.update({"when-0-subject": "travel", "when-0-op": "==", "when-0-value": "true"})
+    saved = await editor.post("/admin/draft/questions/4", fields)
+    assert saved.status_code == 302, await saved.get_data(as_text=True)
+    bundle = await draft_bundle(app)
+    assert bundle is not None
+    assert bundle["questions"][4]["askWhen"] == {"all": [{"answer": "travel", "op": "==", "value": True}]}
+    # An empty "all of" means always asked: no askWhen is saved.
+    page = await editor.text("/admin/draft/questions/4")
+    fields = dict(form_fields(page))
+    removed = await editor.post("/admin/draft/questions/4", {**fields, "builder": "remove:when-0"})
+    fields = dict(form_fields(await removed.get_data(as_text=True)))
+    assert (await editor.post("/admin/draft/questions/4", fields)).status_code == 302
+    bundle = await draft_bundle(app)
+    assert bundle is not None and "askWhen" not in bundle["questions"][4]
+    json_view = await editor.text("/admin/draft/questions/4?view=json")
+    assert 'id="askWhen"' in json_view and 'name="editor"' not in json_view

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import cast
 
 from quart import Quart
 from quart_auth import QuartAuth
@@ -11,28 +11,13 @@ from quart_auth import QuartAuth
 from service.config import Settings
 from service.runtime import NotServing, get_runtime
 
+from . import limits
+
 log = logging.getLogger(__name__)
-# Admin forms carry whole bundles (import, rule JSON): more than the public API's frame-sized limit.
-ADMIN_MAX_CONTENT_LENGTH = 8 * 1024 * 1024
-
-
-def _allow_larger_admin_bodies(app: Quart) -> None:
-    """Raise the body limit for /admin/ requests only; every other path keeps the app's limit."""
-    base: Any = app.request_class
-
-    class Request(base):
-        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
-            if path.startswith("/admin/"):
-                limit = kwargs.get("max_content_length")
-                if limit is not None and limit < ADMIN_MAX_CONTENT_LENGTH:
-                    kwargs["max_content_length"] = ADMIN_MAX_CONTENT_LENGTH
-                super().__init__(method, scheme, path, *args, **kwargs)
-                self.max_content_length = kwargs.get("max_content_length")
-                self.max_form_memory_size = ADMIN_MAX_CONTENT_LENGTH
-            else:
-                super().__init__(method, scheme, path, *args, **kwargs)
-
-    app.request_class = Request
+#: Cookie names when the admin is served over HTTPS: ``__Host-`` makes the browser refuse them
+#: unless Secure, Path=/ and without Domain (no sibling subdomain can set or shadow them).
+SECURE_STAFF_COOKIE = "__Host-planwise_staff"
+SECURE_SESSION_COOKIE = "__Host-planwise_admin"
 
 
 def init_app(app: Quart) -> None:
@@ -57,20 +42,34 @@ def init_app(app: Quart) -> None:
     from .web import init_state
 
     settings = cast(Settings, app.config["PLANWISE"])
+    secure = settings.staff_cookie_secure
+    # The signed session cookie carries the pre-sign-in CSRF secret and flashed messages.
+    app.config.update(
+        SESSION_COOKIE_NAME=SECURE_SESSION_COOKIE if secure else "session",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+    )
     QuartAuth(
         app,
-        cookie_name="planwise_staff",
-        cookie_path="/admin",
+        cookie_name=SECURE_STAFF_COOKIE if secure else "planwise_staff",
+        cookie_path="/" if secure else "/admin",
         cookie_samesite="Lax",
-        cookie_secure=settings.staff_cookie_secure,
+        cookie_secure=secure,
         duration=int(settings.staff_session_hours * 3600),
         salt="planwise-staff-session",
         user_class=StaffAuthUser,
     )
     init_state(app)
-    _allow_larger_admin_bodies(app)
+    limits.install(app)  # each admin route's body limit, before anything reads the body
     register_templating(app)
     app.register_blueprint(bp)
+
+    @app.after_serving
+    async def stop_jobs() -> None:
+        from .web import get_admin
+
+        await get_admin(app).jobs.stop()
 
     @app.before_serving
     async def hint_first_user() -> None:

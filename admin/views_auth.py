@@ -9,7 +9,14 @@ from quart import session as cookie_session
 from quart.typing import ResponseReturnValue
 from quart_auth import current_user, login_user, logout_user
 
-from .auth import StaffAuthUser, find_user, revoke_session, start_session, verify_password
+from .auth import (
+    StaffAuthUser,
+    audit_this_failure,
+    find_user,
+    revoke_session,
+    start_session,
+    verify_password,
+)
 from .blueprint import bp
 from .forms import LoginForm, PasswordChangeForm
 from .roles import PUBLIC, requires
@@ -20,7 +27,7 @@ from .web import address, db, get_admin, log, safe_next, settings, staff, transa
 @bp.route("/login", methods=["GET", "POST"])
 @requires(PUBLIC)
 async def login() -> ResponseReturnValue:
-    """Sign in with e-mail and password (rate-limited per account and per address)."""
+    """Sign in with e-mail and password (throttled per account and address: ``auth.SignInThrottle``)."""
     form = LoginForm(await request.form if request.method == "POST" else None)
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -29,32 +36,41 @@ async def login() -> ResponseReturnValue:
     status = 200
     if request.method == "POST" and form.validate():
         email = (form.email.data or "").strip().lower()
-        limiter = get_admin().limiter
-        wait = limiter.retry_after(email, address())
-        if wait > 0:
-            minutes = max(1, math.ceil(wait / 60))
-            form.password.errors = [f"Too many failed attempts: try again in {minutes} minute(s)."]
-            status = 429
-        else:
-            async with transaction() as session:
-                user = await find_user(session, email)
-                ok = await verify_password(user.password_hash if user else None, form.password.data or "")
-                if ok and user is not None and user.active:
-                    token = await start_session(session, user, settings().staff_session_hours, address())
-                    await log(session, "login", user.email, "Signed in", actor=user.email)
-                else:
-                    await log(session, "login_failed", email, "Wrong e-mail or password", actor=email)
+        throttle, where = get_admin().throttle, address()
+        wait = throttle.retry_after(email, where)
+        if wait > 0:  # answered at once: no password hashing, no audit row
+            form.password.errors = [f"Too many failed attempts: try again in {_in_words(wait)}."]
+            response = await render_template("admin/login.html", form=form, no_users=no_users)
+            return response, 429, {"Retry-After": str(math.ceil(wait))}
+        failures = throttle.attempt(email, where)  # counted before the check: parallel guesses too
+        async with transaction() as session:
+            user = await find_user(session, email)
+            ok = await verify_password(user.password_hash if user else None, form.password.data or "")
             if ok and user is not None and user.active:
-                limiter.succeeded(email)
-                cookie_session.pop("csrf", None)  # a fresh CSRF secret for the signed-in session
-                login_user(StaffAuthUser(token))
-                return redirect(safe_next(form.next.data, url_for("admin.home")))
-            limiter.failed(email, address())
-            form.password.errors = ["Wrong e-mail or password (or the account is disabled)."]
-            status = 401
+                token = await start_session(session, user, settings().staff_session_hours, where)
+                summary = "Signed in" + (f" after {failures - 1} failed attempt(s)" if failures > 1 else "")
+                await log(session, "login", user.email, summary, actor=user.email)
+            elif audit_this_failure(failures):
+                summary = "Wrong e-mail or password"
+                if failures > 1:
+                    summary += f" ({failures} failed attempts on this account in the last 15 minutes)"
+                await log(session, "login_failed", email, summary, actor=email)
+        if ok and user is not None and user.active:
+            throttle.succeeded(email, where)
+            cookie_session.pop("csrf", None)  # a fresh CSRF secret for the signed-in session
+            login_user(StaffAuthUser(token))
+            return redirect(safe_next(form.next.data, url_for("admin.home")))
+        form.password.errors = ["Wrong e-mail or password (or the account is disabled)."]
+        status = 401
     elif request.method == "POST":
         status = 400
     return await render_template("admin/login.html", form=form, no_users=no_users), status
+
+
+def _in_words(seconds: float) -> str:
+    if seconds < 60:
+        return f"{math.ceil(seconds)} second(s)"
+    return f"{math.ceil(seconds / 60)} minute(s)"
 
 
 @bp.route("/logout", methods=["POST"])

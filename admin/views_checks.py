@@ -18,10 +18,11 @@ from . import drafts
 from .blueprint import bp
 from .diff import diff_bundles
 from .estimates import Tools, show_value
+from .jobs import Busy
 from .roles import requires
 from .scenarios import simulate
 from .simulate import PREFIX, Side, live_side, read_answers
-from .web import db, settings
+from .web import db, get_admin, settings, staff
 
 MAX_EXAMPLES = 20
 
@@ -76,38 +77,62 @@ async def simulator() -> ResponseReturnValue:
     )
 
 
-def _replay(rows: list[dict[str, Any]], live: Catalogue, draft: Catalogue) -> dict[str, Any]:
+class _Replay:
     """Top plan of each answer set under live and draft (after the enriched stage, estimates included).
 
     ``by_estimate`` counts the changed top plans the rules alone would not have changed: the
-    estimate (its formula, inputs, or ranking by it) made the difference.
+    estimate (its formula, inputs, or ranking by it) made the difference. One ``add`` per
+    session, so that the replay runs as a background job in slices (admin/jobs.py).
     """
-    changed = by_estimate = 0
-    examples: list[dict[str, Any]] = []
-    live_tools, draft_tools = Tools.of(live), Tools.of(draft)
-    for answers in rows:
-        before = simulate(live, answers, tools=live_tools)
-        after = simulate(draft, answers, tools=draft_tools)
+
+    def __init__(self, live: Catalogue, draft: Catalogue) -> None:
+        self.live, self.draft = live, draft
+        self.live_tools, self.draft_tools = Tools.of(live), Tools.of(draft)
+        self.replayed = self.changed = self.by_estimate = 0
+        self.examples: list[dict[str, Any]] = []
+
+    def add(self, answers: dict[str, Any]) -> None:
+        before = simulate(self.live, answers, tools=self.live_tools)
+        after = simulate(self.draft, answers, tools=self.draft_tools)
+        self.replayed += 1
         if before.top != after.top:
-            changed += 1
-            by_estimate += before.rules_top == after.rules_top
-            if len(examples) < MAX_EXAMPLES:
-                examples.append({"answers": answers, "before": before.ranked[:3], "after": after.ranked[:3]})
-    return {"replayed": len(rows), "changed": changed, "by_estimate": by_estimate, "examples": examples}
+            self.changed += 1
+            self.by_estimate += before.rules_top == after.rules_top
+            if len(self.examples) < MAX_EXAMPLES:
+                self.examples.append(
+                    {"answers": answers, "before": before.ranked[:3], "after": after.ranked[:3]}
+                )
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "replayed": self.replayed,
+            "changed": self.changed,
+            "by_estimate": self.by_estimate,
+            "examples": self.examples,
+        }
+
+
+#: How long a request waits for its own replay before showing the progress page instead.
+IMPACT_WAIT = 1.0
 
 
 @bp.route("/impact")
 @requires("viewer")
 async def impact() -> ResponseReturnValue:
-    """Replay the answers of the most recent sessions against the draft: who gets a new top plan."""
+    """Replay the answers of the most recent sessions against the draft: who gets a new top plan.
+
+    The replay is a background job (one per member of staff, progress shown); a small one is
+    shown at once.
+    """
     default = settings().impact_sessions
     limit = request.args.get("limit", default, type=int) or default
     limit = max(1, min(limit, 100_000))
     session = db()
     state = await drafts.current(session)
     _, live_bundle = await drafts.live_bundle(session)
-    result: dict[str, Any] | None = None
     note = ""
+    jobs, owner = get_admin().jobs, staff().email
+    job = jobs.latest(owner, "impact")
     live, draft = _catalogue(live_bundle), _catalogue(state.bundle) if state.is_draft else None
     if not state.is_draft:
         note = "There is no draft: nothing would change."
@@ -115,12 +140,19 @@ async def impact() -> ResponseReturnValue:
         note = "Nothing is published yet: there is nothing to compare with."
     elif draft is None:
         note = "The draft has problems: fix them first."
-    elif "run" in request.args:
+    elif "run" in request.args and not (job is not None and job.running):
         rows = await recent_answers(session, limit)
-        result = await asyncio.to_thread(_replay, rows, live, draft)
-    return await render_template(
-        "admin/impact.html", limit=limit, result=result, note=note, title="Impact preview"
-    )
+        replay = _Replay(live, draft)
+        try:
+            job = jobs.start(owner, "impact", rows, replay.add, replay.result)
+        except Busy as exc:
+            page = await render_template(
+                "admin/impact.html", limit=limit, job=job, note=str(exc), title="Impact preview"
+            )
+            return page, 429, {"Retry-After": "5"}
+        if job.task is not None:
+            await asyncio.wait({job.task}, timeout=IMPACT_WAIT)
+    return await render_template("admin/impact.html", limit=limit, job=job, note=note, title="Impact preview")
 
 
 @bp.route("/diff")

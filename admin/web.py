@@ -7,6 +7,8 @@ and closes it. Views that write commit explicitly (:func:`transaction`) before t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from quart import Quart, abort, current_app, g, request, session
+from quart_auth import current_user
 from sqlalchemy.ext.asyncio import AsyncSession
 from wtforms import Form
 from wtforms.csrf.session import SessionCSRF
@@ -26,7 +29,8 @@ from service.runtime import NotServing, Runtime, get_runtime
 
 from . import audit
 from .audit import Actor
-from .auth import LoginLimiter, Staff
+from .auth import SignInThrottle, Staff
+from .jobs import Jobs
 
 ADMIN_KEY = "planwise_admin"  # the one entry of app.extensions the admin owns
 
@@ -35,7 +39,8 @@ ADMIN_KEY = "planwise_admin"  # the one entry of app.extensions the admin owns
 class AdminState:
     """The admin's per-app state (``app.extensions[ADMIN_KEY]``), set by ``admin.init_app``."""
 
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    jobs: Jobs = field(default_factory=Jobs)  # heavy checks in the background (admin/jobs.py)
 
 
 def init_state(app: Quart) -> AdminState:
@@ -113,11 +118,26 @@ def control() -> ServiceControl:
     return runtime().control
 
 
+def _csrf_context() -> Any:
+    """What a CSRF token is bound to: the staff login once signed in, else the browser's session.
+
+    Bound to the login (a keyed hash of the staff cookie's token), a token is worth nothing with
+    anyone else's login: an attacker's own ``session`` cookie and token no longer pass beside a
+    victim's staff cookie. Before sign-in (the login form) it is the signed session cookie's
+    random secret, as WTForms' ``SessionCSRF`` does.
+    """
+    auth_id = current_user.auth_id
+    if auth_id:
+        key = settings().secret_key.encode()
+        return {"csrf": hmac.new(key, b"planwise-csrf-login:" + auth_id.encode(), hashlib.sha256).hexdigest()}
+    return session
+
+
 def csrf_meta() -> dict[str, Any]:
     hours = settings().staff_session_hours
     return {
         "csrf_secret": settings().secret_key.encode(),
-        "csrf_context": session,
+        "csrf_context": _csrf_context(),
         "csrf_time_limit": timedelta(hours=hours),
     }
 
@@ -129,9 +149,10 @@ def csrf_token() -> str:
 
 
 def csrf_valid(formdata: Any) -> bool:
-    if "csrf" not in session:  # SessionCSRF would raise KeyError: no token was ever issued here
+    meta = csrf_meta()
+    if "csrf" not in meta["csrf_context"]:  # SessionCSRF would raise KeyError: nothing issued here
         return False
-    return CsrfForm(formdata, meta=csrf_meta()).validate()
+    return CsrfForm(formdata, meta=meta).validate()
 
 
 def staff() -> Staff:

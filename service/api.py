@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Iterable
 from typing import Any, cast
 
 import orjson
-from quart import Blueprint, Quart, Response, current_app, request
+from quart import Blueprint, Quart, Response, current_app, has_request_context, request
 from quart.blueprints import BlueprintSetupState
 from quart_schema import (
     DataSource,
@@ -16,13 +19,14 @@ from quart_schema import (
     document_response,
 )
 from quart_schema.openapi import OpenAPIProvider
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.routing import Rule
 
 from .core import Planwise
 from .errors import ProtocolError
 from .hub import STAGES
 from .logs import SESSION_ID
-from .origins import origin_allowed
+from .origins import normalise, request_origin_allowed
 from .push import EnrichmentAccepted, EnrichmentRequest
 from .runtime import get_runtime
 from .schemas import (
@@ -44,28 +48,128 @@ from .schemas import (
 from .ws import SESSION_COOKIE
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 
 
 @bp.record_once
 def _init_app(state: BlueprintSetupState) -> None:
-    """Per app: the documented answer limit (the rate limit lives in the Runtime)."""
+    """Per app: the documented answer limit (the rate limit lives in the Runtime), JSON errors on /api."""
     settings = state.app.config["PLANWISE"]
     schema = state.app.extensions.get("QUART_SCHEMA")
     if schema is not None:
         schema.openapi_provider = _Documented(cast(Quart, state.app), schema, settings.max_answers)
+    # Routing errors (404, 405) happen before any blueprint is chosen: the app's handler answers
+    # them, as JSON for every /api path and as before for the rest.
+    state.app.register_error_handler(HTTPException, _api_http_error)
+    state.app.register_error_handler(InternalServerError, _api_internal_error)
+
+
+# What every /api operation can answer besides what its decorators document (PROTOCOL.md errors).
+_STATUS_TEXT = {
+    200: "The same idempotency key again: the original selection",
+    204: "Nothing newer within `wait` seconds",
+    400: "`invalid_message`: the body or query does not fit",
+    401: "`unauthorized` / `invalid_token`: no, a bad or an expired token",
+    403: "`forbidden`: another session's token, or an Origin not allowed",
+    404: "`not_found`: no such session",
+    409: "`idempotency_conflict` / `stale`",
+    413: "`too_large`: the body, or the answers in it, over the limit",
+    422: "`invalid_answer` / `unknown_plan`",
+    429: "`rate_limited`",
+    500: "`internal`: a bug (the message has a reference for the log)",
+    503: "`unavailable`: nothing published yet, or the engine cannot serve; retry",
+}
+_EXTRA_STATUSES = {
+    "api.get_updates": (204,),
+    "api.post_selection": (200, 422),
+    "api.post_enrichments": (401, 404, 422),
+}
+
+
+def _statuses(endpoint: str, method: str, in_session: bool) -> set[int]:
+    found = {500, 503}
+    if method != "GET":
+        found |= {400, 403, 413, 429}  # body, Origin, size, rate (new sessions per address)
+    if in_session:
+        found |= {401, 403, 404, 429}
+    if endpoint == "api.get_updates":
+        found.add(400)
+    return found | set(_EXTRA_STATUSES.get(endpoint, ()))
 
 
 class _Documented(OpenAPIProvider):
-    """OpenAPI with the limits this app enforces: ``userResponse`` as validated (PLANWISE_MAX_ANSWERS)."""
+    """OpenAPI of the public API only (``/api``), with the limits this app enforces (``userResponse``
+    as validated, PLANWISE_MAX_ANSWERS) and every status each operation can answer."""
 
     def __init__(self, app: Quart, extension: QuartSchema, max_answers: int) -> None:
         super().__init__(app, extension)
         self._user_response = user_response_model(max_answers)
 
+    def generate_rules(self) -> Iterable[Rule]:
+        return (rule for rule in super().generate_rules() if rule.endpoint.startswith(f"{bp.name}."))
+
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        error, error_components = self.build_response_object(ErrorReply, None)
+        components.update(error_components)
+        in_session = "session_id" in rule.arguments
+        for operations in paths.values():
+            for method, operation in operations.items():
+                responses = dict(operation["responses"])
+                for status in sorted(_statuses(rule.endpoint, method.upper(), in_session)):
+                    if status not in responses:
+                        if status == 204:
+                            responses[status] = {"description": _STATUS_TEXT[status]}
+                        elif status == 200 and 201 in responses:
+                            responses[status] = {**responses[201], "description": _STATUS_TEXT[status]}
+                        else:
+                            responses[status] = {**error, "description": _STATUS_TEXT[status]}
+                operation["responses"] = dict(sorted(responses.items()))
+        return paths, components
+
     def build_request_body(
         self, model: type[Any], source: DataSource
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         return super().build_request_body(self._user_response if model is UserResponse else model, source)
+
+
+def _is_api_path() -> bool:
+    if not has_request_context():  # e.g. a refused WebSocket upgrade: Quart's own answer
+        return False
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "invalid_message",
+    413: "too_large",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+async def _api_http_error(exc: HTTPException) -> Any:
+    """An HTTP error on an /api path as the protocol's JSON error; elsewhere unchanged."""
+    if not _is_api_path():
+        return exc
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status, "invalid_message" if status < 500 else "internal")
+    message = "There is no such API path" if status == 404 else (exc.description or exc.name)
+    response = _json({"error": {"code": code, "message": message}}, status)
+    if status == 405 and isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+async def _api_internal_error(exc: InternalServerError) -> Any:
+    """An unhandled error on an /api path: JSON ``internal`` with a reference to the logged traceback."""
+    if not _is_api_path():
+        return exc
+    ref = uuid.uuid4().hex[:12]
+    cause = exc.original_exception
+    log.error("internal error [%s] on %s %s", ref, request.method, request.path, exc_info=cause)
+    message = f"Something went wrong on our side (reference {ref})"
+    return _json({"error": {"code": "internal", "message": message}}, 500)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -91,7 +195,7 @@ async def cors(response: Response) -> Response:
     """CORS for listed origins only (exact match), so host sites can call the API from browsers."""
     origin = request.headers.get("Origin")
     settings = current_app.config["PLANWISE"]
-    if origin and origin in settings.allowed_origins:
+    if origin and normalise(origin) in {normalise(a) for a in settings.allowed_origins}:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
@@ -105,9 +209,7 @@ async def check_origin() -> Response | None:
     settings = current_app.config["PLANWISE"]
     if request.method == "OPTIONS":
         return Response("", 204)
-    if request.method != "GET" and not origin_allowed(
-        request.headers.get("Origin"), request.host, settings.allowed_origins
-    ):
+    if request.method != "GET" and not request_origin_allowed(request, settings):
         return _error(ProtocolError("forbidden", "This origin may not use the API"))
     return None
 

@@ -12,10 +12,14 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .proxies import ConfigError as ProxyConfigError
+from .proxies import parse_networks
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -47,6 +51,10 @@ class Settings(BaseSettings):
     jwt_public_key: str = ""
     jwt_audience: str = ""
     jwt_issuer: str = ""
+    jwt_leeway: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] = 5.0
+    jwt_max_lifetime: Seconds = 24 * 3600.0
+    trusted_proxies: Names = ()
+    origin_trust_host: bool = False
     rules_engine: Literal["durable", "reference"] = "durable"
     engine_timeout: Seconds = 2.0
     session_max_age: Count = 30 * 24 * 3600
@@ -88,7 +96,7 @@ class Settings(BaseSettings):
     metrics_allow: Names = ("127.0.0.1", "::1")
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("allowed_origins", "enrichers", "service_tokens", mode="before")
+    @field_validator("allowed_origins", "enrichers", "trusted_proxies", "service_tokens", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -128,11 +136,26 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ConfigError(f"PLANWISE_METRICS_ALLOW: {entry!r} is not an address or network") from None
+        try:
+            parse_networks(self.trusted_proxies)
+        except ProxyConfigError as exc:
+            raise ConfigError(f"PLANWISE_TRUSTED_PROXIES: {exc}") from None
+        for origin in self.allowed_origins:
+            if origin != "*" and not _is_origin(origin):
+                raise ConfigError(
+                    f"PLANWISE_ALLOWED_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no path)"
+                )
         if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
                 f"PLANWISE_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
                 f"(it has {len(self.secret_key)})"
             )
+
+
+def _is_origin(text: str) -> bool:
+    parts = urlsplit(text)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and text == origin
 
 
 def _describe(exc: ValidationError) -> str:

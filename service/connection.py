@@ -71,7 +71,7 @@ class Closed(Exception):
         self.reason = reason
 
 
-Receive = Callable[[], Awaitable[str | bytes]]
+Receive = Callable[[], Awaitable[str | bytes | None]]
 Send = Callable[[bytes | str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 
@@ -88,6 +88,7 @@ class WsSession:
         self.inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(settings.rate_burst)
         self.session_id: str | None = None
         self.strikes = 0
+        self.closed = False  # set by release(): never subscribe again after it
 
     async def run(self, receive: Receive, send: Send, close: Close) -> None:
         tasks = [
@@ -100,22 +101,30 @@ class WsSession:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                exc = task.exception()
+                exc = None if task.cancelled() else task.exception()
                 if isinstance(exc, Closed):
                     code, reason = exc.code, exc.reason
-                elif exc is not None and not isinstance(exc, asyncio.CancelledError):
+                elif exc is not None:
                     raise exc
         finally:
+            # Before any await: the framework cancels this handler when the peer goes away, and a
+            # second cancellation (a failed send, then the disconnect) would skip whatever comes
+            # after an await here. Unsubscribing late leaked the connection and its queue forever.
+            self.release()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self.session_id is not None:
-                self.planwise.hub.unsubscribe(self.session_id, self.conn)
         if code != 1000:
             if code != CLOSE_TRY_AGAIN:  # a slow reader's queue is full: don't wait on it
                 await self._flush(send)
             with contextlib.suppress(Exception):
                 await close(code, reason)
+
+    def release(self) -> None:
+        """Leave the hub for good (synchronous, so safe first thing in any ``finally``; idempotent)."""
+        self.closed = True
+        if self.session_id is not None:
+            self.planwise.hub.unsubscribe(self.session_id, self.conn)
 
     async def _flush(self, send: Send) -> None:
         with contextlib.suppress(Exception):
@@ -134,7 +143,10 @@ class WsSession:
     async def _read(self, receive: Receive) -> None:
         """Take frames off the transport at once: size and rate are checked here, work is queued."""
         while True:
-            data = await receive()
+            received = await receive()
+            # None: a frame the framework could not name (Quart turns an empty binary frame into
+            # None under servers that send both keys): a binary frame, answered as one.
+            data = b"" if received is None else received
             if len(data) > self.settings.max_frame_bytes:
                 raise Closed(CLOSE_TOO_BIG, "frame too large")
             if not self.bucket.take() or self.inbox.full():
@@ -192,6 +204,8 @@ class WsSession:
             frame("session", {**session, "replyTo": reply_to} if reply_to is not None else session)
         )
         self.conn.offer(frame("questionnaire", planwise.questionnaire()))
+        if self.closed:  # released while opening (a cancellation swallowed somewhere below)
+            return
         planwise.hub.subscribe(state.id, self.conn)
         update = await planwise.current_update(state)
         planwise.hub.send_update_to(self.conn, update)
@@ -245,9 +259,12 @@ class WsSession:
                 await self.planwise.reset(state)
         elif event == "explainPlan":
             explained = await self.planwise.explain(state, payload)
-            if reply_to is not None:
-                explained = {**explained, "replyTo": reply_to}
-            self.conn.offer(frame("planExplanation", explained))
+            self.conn.offer(
+                frame(
+                    "planExplanation",
+                    {**explained, "replyTo": reply_to} if reply_to is not None else explained,
+                )
+            )
         else:
             saved, _ = await self.planwise.select(state, payload)
             self.conn.offer(

@@ -100,6 +100,9 @@ def serve(
         ws_ping_timeout=settings.ping_timeout,
         ws_per_message_deflate=False,
         ws=dropping_protocol(settings.close_timeout),
+        # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default: the app's own middleware
+        # reads forwarded headers from PLANWISE_TRUSTED_PROXIES only (service/proxies.py).
+        proxy_headers=False,
         log_level=log_level,
         access_log=False,
         lifespan="on",

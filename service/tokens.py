@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import jwt
@@ -37,7 +38,13 @@ class Tokens:
         return value
 
     def user_sub(self, auth_token: object) -> str:
-        """The host site's user id (``sub``) from a verified JWT; ``unauthorized`` otherwise."""
+        """The host site's user id (``sub``) from a verified JWT; ``unauthorized`` otherwise.
+
+        Strict claims: ``exp`` (and ``iat``/``nbf`` when present) are JSON numbers, not strings;
+        the token lives at most ``PLANWISE_JWT_MAX_LIFETIME`` (from ``iat``, or from now);
+        ``PLANWISE_JWT_LEEWAY`` seconds of clock skew (5 by default); ``aud``/``iss`` are required
+        and checked when configured.
+        """
         s = self._settings
         if not isinstance(auth_token, str) or not auth_token or len(auth_token) > 8192:
             raise ProtocolError("unauthorized", "The sign-in token is not valid")
@@ -48,7 +55,8 @@ class Tokens:
             keys.append((s.jwt_public_key, "RS256"))
         if not keys:
             raise ProtocolError("unauthorized", "Sign-in with a host-site token is not configured")
-        options: Any = {"require": ["sub", "exp"], "verify_aud": bool(s.jwt_audience)}
+        required = ["sub", "exp"] + (["aud"] if s.jwt_audience else []) + (["iss"] if s.jwt_issuer else [])
+        options: Any = {"require": required, "verify_aud": bool(s.jwt_audience)}
         for key, algorithm in keys:
             try:
                 claims = jwt.decode(
@@ -58,11 +66,23 @@ class Tokens:
                     audience=s.jwt_audience or None,
                     issuer=s.jwt_issuer or None,
                     options=options,
-                    leeway=30,
+                    leeway=s.jwt_leeway,
                 )
             except jwt.InvalidTokenError:
                 continue
             sub = claims.get("sub")
-            if isinstance(sub, str) and 0 < len(sub) <= 200:
+            if isinstance(sub, str) and 0 < len(sub) <= 200 and self._lifetime_ok(claims):
                 return sub
         raise ProtocolError("unauthorized", "The sign-in token is not valid")
+
+    def _lifetime_ok(self, claims: dict[str, Any]) -> bool:
+        """Numeric time claims, and a lifetime within the configured maximum."""
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if name in claims and (not isinstance(value, int | float) or isinstance(value, bool)):
+                return False  # PyJWT accepts "exp": "1700000000"; RFC 7519 says a NumericDate
+        settings = self._settings
+        start = claims.get("iat", time.time())
+        if start > time.time() + settings.jwt_leeway:
+            return False  # issued in the future
+        return float(claims["exp"]) - float(start) <= settings.jwt_max_lifetime + settings.jwt_leeway

@@ -1,4 +1,5 @@
-"""uvicorn's WebSocket protocol, plus: a peer that stops reading is dropped, not kept forever.
+"""uvicorn's WebSocket protocol, plus: a peer that stops reading is dropped, not kept forever, and
+an empty binary frame is delivered to the app instead of crashing Quart's receiver.
 
 uvicorn closes a connection after a ping timeout or a server-side close with
 ``transport.close()``, which waits for the send buffer to drain; a peer that never reads again
@@ -46,6 +47,35 @@ class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
             # Schedule before sending: the send itself blocks while the peer does not read.
             self._abort_later()
         await super().send(message)
+
+    def send_receive_event_to_app(self) -> None:
+        """As uvicorn, but a binary message's event also carries ``"text": None`` (ASGI allows both
+        keys), and a text message that is not UTF-8 closes with 1007 without a logged traceback.
+
+        uvicorn sends ``{"bytes": b""}`` alone for an empty binary frame, and Quart reads
+        ``event.get("bytes") or event["text"]``: a ``KeyError`` in its receiver, the connection
+        dropped without a close frame and a traceback per frame. With the key, Quart hands the app
+        ``None``, which the connection answers as a binary frame (``invalid_message``).
+        """
+        if self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.curr_msg_data_type == "text":
+            try:
+                event: Any = {"type": "websocket.receive", "text": data.decode()}
+            except UnicodeDecodeError:
+                # A peer's mistake, not ours: close with 1007 (RFC 6455) without uvicorn's traceback.
+                self.conn.send_close(1007, "text frame is not UTF-8")
+                self.handle_parser_exception()
+                return
+        else:
+            event = {"type": "websocket.receive", "bytes": data, "text": None}
+        self.queue.put_nowait(event)
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
 
     def _abort_later(self) -> None:
         if not self._planwise_abort_scheduled:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, abort, current_app, websocket
 
 from .connection import WsSession
-from .origins import origin_allowed
+from .origins import request_origin_allowed
 from .runtime import get_runtime
 
 bp = Blueprint("ws", __name__)
@@ -16,7 +16,7 @@ SESSION_COOKIE = "planwise_session"
 @bp.websocket("/ws")
 async def ws() -> None:
     settings = current_app.config["PLANWISE"]
-    if not origin_allowed(websocket.headers.get("Origin"), websocket.host, settings.allowed_origins):
+    if not request_origin_allowed(websocket, settings):
         abort(403)
     token = websocket.args.get("token") or websocket.cookies.get(SESSION_COOKIE)
     session = WsSession(get_runtime().planwise, settings, token)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,7 @@ async def test_a_user_push_reaches_every_session_of_the_verified_user(tmp_path: 
     secret = "host-site-jwt-secret-" + "j" * 32
     app = create_app(settings_for(tmp_path, service_tokens=TOKENS, jwt_secret=secret))
     async with app.test_app():
-        auth_token = jwt.encode({"sub": "user-7", "exp": 4_000_000_000}, secret, algorithm="HS256")
+        auth_token = jwt.encode({"sub": "user-7", "exp": int(time.time()) + 300}, secret, algorithm="HS256")
         first = await (
             await app.test_client().post("/api/sessions", json={"authToken": auth_token})
         ).get_json()

@@ -24,6 +24,7 @@ ACTIONS = (
     "rollback",
     "scenario_change",
     "staff_change",
+    "forget",
 )
 
 

@@ -112,6 +112,37 @@ def cmd_export(args: argparse.Namespace, migrate: Migrate) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace, migrate: Migrate) -> int:
+    """Delete idle sessions (PLANWISE_SESSION_RETENTION_DAYS) and old events now."""
+    from .config import Settings
+    from .db.engine import create_db_engine
+    from .events import Events
+    from .retention import purge_idle_sessions
+
+    settings = Settings.from_env()
+
+    async def run() -> tuple[int, int]:
+        db = create_db_engine(settings.database_url)
+        try:
+            await migrate(db)
+            erased = await purge_idle_sessions(db, settings.session_retention_days)
+            events = (
+                await Events(db, settings.event_retention_days).purge()
+                if settings.event_retention_days
+                else 0
+            )
+            return erased.sessions, events
+        finally:
+            await db.dispose()
+
+    sessions, events = asyncio.run(run())
+    print(
+        f"purged {sessions} idle sessions (older than {settings.session_retention_days} days, no selection) "
+        f"and {events} events (older than {settings.event_retention_days} days)"
+    )
+    return 0
+
+
 def register(sub: Any, migrate: Migrate) -> None:
     """Add ``validate``, ``import`` and ``export`` to the ``planwise`` command line."""
     p = sub.add_parser("validate", help="check a catalogue bundle file and list every problem")
@@ -126,3 +157,5 @@ def register(sub: Any, migrate: Migrate) -> None:
     p.add_argument("file", nargs="?")
     p.add_argument("--version", type=int)
     p.set_defaults(func=partial(cmd_export, migrate=migrate))
+    p = sub.add_parser("purge", help="delete idle sessions and old events now (also done hourly by serve)")
+    p.set_defaults(func=partial(cmd_purge, migrate=migrate))

@@ -24,6 +24,7 @@ from .live import LiveCatalogue
 from .push import Pushes, PushingHub, PushStore, ServiceTokens, make_push_feed
 from .ratelimit import WindowLimit, per_second
 from .recommend import Recommender
+from .retention import SessionPurge
 from .store import SessionStore
 from .sync import ChangeFeed, make_feed
 
@@ -47,6 +48,7 @@ class Runtime:
     http_limit: WindowLimit  # HTTP API requests per session, and new sessions per address
     pushes: Pushes  # POST /api/enrichments
     push_feed: ChangeFeed | None  # other processes' pushes
+    purge: SessionPurge  # idle sessions, every hour
 
 
 class NotServing(RuntimeError):
@@ -88,6 +90,8 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         planwise = Planwise(settings, store, live, recommender, hub, enrichment)
         store.start()
         planwise.events.start()  # the event retention purge
+        purge = SessionPurge(db, settings.session_retention_days)
+        purge.start()  # idle sessions without a selection (service/retention.py)
         await live.start()
         enrichment.start()
         # Hear changes other processes make to the sessions this one holds (PostgreSQL NOTIFY, or
@@ -123,6 +127,7 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             WindowLimit(per_second(settings.rate_per_second, settings.rate_burst)),
             pushes,
             push_feed,
+            purge,
         )
         # Everything loaded so far lives as long as the process: keep it out of the garbage
         # collector's full passes (they caused the p99 latency spikes under load).
@@ -142,6 +147,7 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         if runtime.push_feed is not None:
             await runtime.push_feed.stop()
         await runtime.pushes.hub.stop()
+        await runtime.purge.stop()
         planwise = runtime.planwise
         await planwise.stop()
         await planwise.enrichment.stop()

@@ -62,6 +62,8 @@ async def test_existing_problems_do_not_block_new_items(app: Quart, editor: Brow
     await editor.get("/admin/draft/plans/new")
     added = await editor.post("/admin/draft/plans/new", plan_form(original="", id="fresh-1", name="Fresh"))
     assert added.status_code == 302, await added.get_data(as_text=True)
+    overview = await editor.text("/admin/draft")
+    assert "condition, question" in overview and '<small class="path"><code>when.answer</code>' in overview
     # The broken rule's page lists its problems in plain words, the code path only as a detail.
     rule = await editor.text("/admin/draft/rules/0")
     assert "This item has" in rule

@@ -279,7 +279,7 @@ async def create_session() -> Response:
     body = parse(NewSession, await _body(), "The body {authToken?}:")
     _rate_limit("new:" + (request.remote_addr or ""))
     planwise = _planwise()
-    opened = await planwise.open(None, body.authToken)
+    opened = await planwise.open(None, body.authToken, request.remote_addr)
     payload = planwise.session_payload(opened.state, opened.resumed)
     return _with_cookie(_json(payload, 201), payload["token"])
 

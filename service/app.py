@@ -32,9 +32,6 @@ def build_app(settings: Settings, migrate: Migrate) -> Quart:
     init_runtime(app, settings, migrate)
     init_logging(app)  # PLANWISE_LOG_FORMAT, request ids
     headers.init_app(app)
-    # Forwarded client address and scheme, from PLANWISE_TRUSTED_PROXIES only (service/proxies.py).
-    proxies = TrustedProxies(settings.trusted_proxies)
-    app.asgi_app = ProxyHeadersMiddleware(app.asgi_app, proxies)  # type: ignore[method-assign,assignment]
 
     from .api import bp as api_bp
     from .apidocs import bp as apidocs_bp
@@ -49,4 +46,8 @@ def build_app(settings: Settings, migrate: Migrate) -> Quart:
     app.register_blueprint(health_bp)  # /readyz, /metrics
     app.register_blueprint(apidocs_bp)
     init_socketio(app, settings)  # /socket.io/ in front of the app: same process, same port
+    # Outermost, so that every transport (HTTP, /ws, /socket.io/) sees the forwarded client address
+    # and scheme, from PLANWISE_TRUSTED_PROXIES only (service/proxies.py).
+    proxies = TrustedProxies(settings.trusted_proxies)
+    app.asgi_app = ProxyHeadersMiddleware(app.asgi_app, proxies)  # type: ignore[method-assign,assignment]
     return app

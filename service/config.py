@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     impact_sessions: Annotated[int, Field(ge=0)] = 1000
     event_retention_days: Annotated[int, Field(ge=0)] = 90
     session_retention_days: Annotated[int, Field(ge=0)] = 30
+    new_sessions_per_minute: Annotated[int, Field(ge=0)] = 120
     demo_bundle: str = str(DATA_DIR / "demo-mobile.json")
     load_demo: bool = False
     auto_migrate: bool = True

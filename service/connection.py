@@ -79,10 +79,13 @@ Close = Callable[[int, str], Awaitable[None]]
 class WsSession:
     """Runs one connection: reader (never blocks on work), processor, writer."""
 
-    def __init__(self, planwise: Planwise, settings: Settings, token: str | None) -> None:
+    def __init__(
+        self, planwise: Planwise, settings: Settings, token: str | None, address: str | None = None
+    ) -> None:
         self.planwise = planwise
         self.settings = settings
         self.default_token = token
+        self.address = address  # the client's, for the limit of new sessions per address
         self.conn = Connection(settings.outgoing_queue)
         self.bucket = TokenBucket(settings.rate_per_second, settings.rate_burst)
         self.inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(settings.rate_burst)
@@ -186,7 +189,7 @@ class WsSession:
     async def _open(self, token: object, auth_token: object, reply_to: Any) -> None:
         planwise = self.planwise
         try:
-            opened: Opened = await planwise.open(token, auth_token)
+            opened: Opened = await planwise.open(token, auth_token, self.address)
         except ProtocolError as exc:
             self.conn.offer(error_frame(exc, reply_to))
             if exc.code == "unauthorized":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -19,6 +20,7 @@ from .errors import ProtocolError
 from .events import Event, Events
 from .hub import Hub, frame
 from .live import LiveCatalogue, LoadedVersion
+from .ratelimit import WindowLimit, per_window
 from .recommend import Recommender
 from .schemas import ExplainPlan, OneAnswer, SelectPlan, parse, user_response_model
 from .store import Conflict, SessionState, SessionStore
@@ -61,22 +63,28 @@ class Planwise:
         self.hub = hub
         self.enrichment = enrichment
         self.tokens = Tokens(settings)
+        rate = settings.new_sessions_per_minute
+        self.new_sessions = WindowLimit(per_window(rate, 60)) if rate else None
         self._user_response = user_response_model(settings.max_answers)
         self._refreshing: set[asyncio.Task[None]] = set()
+        self.events = Events(store.engine, settings.event_retention_days)  # Insights (events.py)
         # Other processes may write these sessions (several hosts on PostgreSQL, or workers polling
         # one SQLite file): a read first checks the stored revision (read-your-writes on every host).
         mode = settings.session_sync
         self.shared = mode in ("notify", "poll") or (mode == "auto" and is_postgresql(settings.database_url))
-        self.events = Events(store.engine, settings.event_retention_days)  # Insights (events.py)
         live.listeners.append(self._on_publish)
 
     # -- sessions ---------------------------------------------------------------------------
 
-    async def open(self, token: object = None, auth_token: object = None) -> Opened:
+    async def open(
+        self, token: object = None, auth_token: object = None, address: str | None = None
+    ) -> Opened:
         """Resume by session token, else by host-site user, else start a new session.
 
         A bad JWT raises ``unauthorized``; a bad session token starts a new session and is
         reported in ``token_error`` (the caller sends it as an ``invalid_token`` error).
+        ``address`` (the client's, as the transport knows it) counts against the limit of new
+        sessions per address (``PLANWISE_NEW_SESSIONS_PER_MINUTE``, every transport together).
         """
         self.live.require()
         user_sub = self.tokens.user_sub(auth_token) if auth_token is not None else None
@@ -94,6 +102,15 @@ class Planwise:
             latest = await self.store.latest_for_user(user_sub, self.shared)
             if latest is not None:
                 return await self._resumed(latest)
+        if (
+            address
+            and self.new_sessions is not None
+            and not _loopback(address)
+            and not self.new_sessions.hit(address)
+        ):
+            raise ProtocolError(
+                "rate_limited", "Too many new sessions from your address; try again in a minute"
+            )
         state = await self.store.create(user_sub, await self._opened_event("start", {}, 0))
         return Opened(state, False, token_error)
 
@@ -106,8 +123,11 @@ class Planwise:
         if not self.events.enabled:
             return None
         loaded = self.live.require()
-        found = await self.recommender.evaluate(loaded, answers)
-        return self.events.opened(kind, loaded.version, revision, found.evaluation.visible)
+        try:
+            visible: Collection[str] = (await self.recommender.evaluate(loaded, answers)).evaluation.visible
+        except ProtocolError:  # the engine is restarting: the session opens all the same
+            visible = ()
+        return self.events.opened(kind, loaded.version, revision, visible)
 
     async def state_for_token(self, token: object) -> SessionState:
         state = await self.store.get(self.tokens.session_id(token), self.shared)
@@ -330,6 +350,14 @@ class Planwise:
                     self._publish(state, await self.recommender.update(new, state.answers, state.revision))
             except ProtocolError as exc:
                 log.warning("could not re-evaluate session %s after publish: %s", session_id, exc.message)
+
+
+def _loopback(address: str) -> bool:
+    """This host itself (tests, benchmarks, a local proxy not listed in PLANWISE_TRUSTED_PROXIES)."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _without_version(questionnaire: dict[str, Any]) -> dict[str, Any]:

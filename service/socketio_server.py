@@ -215,7 +215,7 @@ class SocketIOServer:
 
         token = given("token") or _cookie(environ.get("HTTP_COOKIE"))
         try:
-            opened = await planwise.open(token, given("authToken"))
+            opened = await planwise.open(token, given("authToken"), environ.get("REMOTE_ADDR"))
         except ProtocolError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")

@@ -19,7 +19,7 @@ async def ws() -> None:
     if not request_origin_allowed(websocket, settings):
         abort(403)
     token = websocket.args.get("token") or websocket.cookies.get(SESSION_COOKIE)
-    session = WsSession(get_runtime().planwise, settings, token)
+    session = WsSession(get_runtime().planwise, settings, token, websocket.remote_addr)
     await websocket.accept()
 
     async def send(data: bytes | str) -> None:

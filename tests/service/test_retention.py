@@ -81,3 +81,33 @@ async def test_planwise_purge_and_forget_from_the_command_line(tmp_path: Path) -
     assert ids == {kept} and selections == {kept}
     assert [(a.actor, a.after) for a in audit] == [("dpo@example.com", {"sessions": 1, "selections": 1})]
     assert gone not in (audit[0].target + audit[0].summary)  # the audit log names no person
+
+
+async def test_new_sessions_per_address_are_limited_over_every_transport(tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path, new_sessions_per_minute=3))
+    stranger = {"client": ("203.0.113.7", 40000)}
+    async with app.test_app():
+        client = app.test_client()
+        created = [await client.post("/api/sessions", json={}, scope_base=stranger) for _ in range(2)]
+        assert [r.status_code for r in created] == [201, 201]
+        async with client.websocket("/ws", scope_base=stranger) as raw:  # the third, over the WebSocket
+            assert (await WS(raw).opening({}))["resumed"] is False
+        async with client.websocket("/ws", scope_base=stranger) as raw:  # the fourth is refused
+            ws = WS(raw)
+            await ws.send("hello", {}, id="h")
+            error = await ws.expect("error")
+            assert error["code"] == "rate_limited" and error["replyTo"] == "h"
+        refused = await client.post("/api/sessions", json={}, scope_base=stranger)
+        assert refused.status_code == 429
+        assert (await refused.get_json())["error"]["code"] == "rate_limited"
+        # Another address, and this host itself, are not affected.
+        other = await client.post("/api/sessions", json={}, scope_base={"client": ("198.51.100.9", 1)})
+        local = [
+            await client.post("/api/sessions", json={}, scope_base={"client": ("127.0.0.1", 1)})
+            for _ in range(5)
+        ]
+        assert other.status_code == 201 and {r.status_code for r in local} == {201}
+        # Resuming an existing session is never limited.
+        token = (await created[0].get_json())["token"]
+        async with client.websocket("/ws", scope_base=stranger) as raw:
+            assert (await WS(raw).opening({"token": token}))["resumed"] is True

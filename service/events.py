@@ -68,7 +68,9 @@ class Events:
         """``start`` or ``resume``, with the questions visible at that moment."""
         if not self.enabled:
             return None
-        return _row(kind, version, revision, {"visible": list(visible)})
+        return _row(
+            kind, version, revision, {"visible": visible if isinstance(visible, tuple) else list(visible)}
+        )
 
     def answered(
         self,
@@ -86,8 +88,8 @@ class Events:
         data: dict[str, Any] = {
             "answered": [q for q in checked if q in after],
             "cleared": [q for q in before if q not in after],
-            "visible": list(update.evaluation.visible),
-            "fired": list(update.evaluation.fired),
+            "visible": update.evaluation.visible,  # tuples, written as JSON arrays (no copy)
+            "fired": update.evaluation.fired,
             "shown": [plan["id"] for plan in payload["plans"]],
         }
         if matched == 0:

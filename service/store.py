@@ -123,7 +123,7 @@ class GroupWriter:
     def write_later(self, *ops: Op) -> None:
         """Queue writes that nobody waits for: they join the next group commit (a failure is logged)."""
         if self._task is None:
-            raise RuntimeError("the writer is not running")
+            return  # the writer stopped (shutting down): nobody waits for these, they are dropped
         self._queue.put_nowait((ops, None))
 
     async def _run(self) -> None:

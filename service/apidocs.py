@@ -1,7 +1,7 @@
 """The API's Swagger UI at ``/docs``, served entirely by the service.
 
 quart-schema's page loads Swagger UI from a CDN without integrity hashes and starts it with an
-inline script; here the assets come from the ``swagger-ui-bundle`` package and the start-up code
+inline script; here the assets come from the ``swagger-ui-py`` package and the start-up code
 is ``static/apidocs.js``, so the page passes the strict CSP (``headers.py``).
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import swagger_ui
 from quart import Blueprint, Response, abort, render_template, send_from_directory
-from swagger_ui_bundle import swagger_ui_path
 
 bp = Blueprint("apidocs", __name__)
 
-ASSETS = Path(swagger_ui_path)
+# swagger-ui-py ships Swagger UI 5 (OpenAPI 3.1, which quart-schema writes); only its files are used.
+ASSETS = Path(swagger_ui.__file__).parent / "static"
 #: The only files served from the package (no directory listing, no source maps).
 SERVED = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"})
 

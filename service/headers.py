@@ -4,7 +4,7 @@ A strict Content-Security-Policy: scripts, styles, images, fonts and connections
 service itself (no inline script or style, no ``eval``), no plugins, no ``<base>``, forms post
 only here, and no page may be framed (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``).
 The pages pass it as they are: every script is a file under /static, the Swagger UI at /docs
-included (its assets are served from the ``swagger-ui-bundle`` package, see ``apidocs.py``).
+included (its assets are served from the ``swagger-ui-py`` package, see ``apidocs.py``).
 """
 
 from __future__ import annotations

@@ -76,7 +76,9 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         engine = make_engine(settings.rules_engine, settings.engine_timeout)
         live = LiveCatalogue(db, engine, settings.publish_poll_interval)
         hub = PushingHub()
-        hub.store = PushStore(db)
+        push_store = PushStore(db)
+        # Without service tokens nobody can push: no read of stored pushes per opened session.
+        hub.store = push_store if settings.service_tokens else None
         store = SessionStore(db)
         recommender = Recommender(engine, settings.evaluation_cache)
         enrichment = Enrichment(
@@ -106,7 +108,7 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         )
         if feed is not None:
             await feed.start()
-        pushes = Pushes(hub, hub.store, ServiceTokens(settings.service_tokens))
+        pushes = Pushes(hub, push_store, ServiceTokens(settings.service_tokens))
         push_feed = make_push_feed(
             settings.session_sync,
             settings.database_url,

@@ -145,7 +145,15 @@ class SocketIOServer:
         allowed = settings.allowed_origins
 
         def origin_ok(origin: str | None, environ: dict[str, Any]) -> bool:
-            return origin_allowed(origin, environ.get("HTTP_HOST"), allowed)
+            # The same check as /ws: the scheme as the trusted-proxy middleware set it.
+            scope = environ.get("asgi.scope") or {}
+            return origin_allowed(
+                origin,
+                environ.get("HTTP_HOST"),
+                allowed,
+                scheme=str(scope.get("scheme") or environ.get("wsgi.url_scheme") or "http"),
+                trust_host=settings.origin_trust_host,
+            )
 
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -215,7 +223,7 @@ class SocketIOServer:
 
         token = given("token") or _cookie(environ.get("HTTP_COOKIE"))
         try:
-            opened = await planwise.open(token, given("authToken"), environ.get("REMOTE_ADDR"))
+            opened = await planwise.open(token, given("authToken"), _client_address(environ))
         except ProtocolError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
@@ -361,6 +369,15 @@ def _cookie(header: str | None) -> str | None:
         return None
     morsel = cookies.get(SESSION_COOKIE)
     return morsel.value if morsel is not None and morsel.value else None
+
+
+def _client_address(environ: dict[str, Any]) -> str | None:
+    """The client's address from the ASGI scope (as the trusted-proxy middleware set it).
+
+    Not ``REMOTE_ADDR``: python-engineio's ASGI driver always sets that to 127.0.0.1.
+    """
+    client = (environ.get("asgi.scope") or {}).get("client")
+    return str(client[0]) if client else None
 
 
 def init_socketio(app: Quart, settings: Settings) -> SocketIOServer:

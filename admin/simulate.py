@@ -9,6 +9,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from rules.answers import validate_answers
+from rules.matcher import Matcher
 from rules.model import Catalogue
 
 from .estimates import Tools
@@ -58,6 +59,18 @@ class Side:
     simulation: Simulation | None
     catalogue: Catalogue | None
     note: str = ""
+    #: ``planExplanation`` of the plan asked about (PROTOCOL.md v1.1), as the service gives it.
+    explanation: dict[str, Any] | None = None
+
+    def explain(self, plan_id: str) -> None:
+        """Why ``plan_id`` is shown, cut, excluded or inactive here (the service's own explanation)."""
+        if self.simulation is None or self.catalogue is None or not plan_id:
+            return
+        sim = self.simulation
+        found = Matcher(self.catalogue).explain(sim.evaluation, sim.answers, plan_id)
+        self.explanation = (
+            {"planId": plan_id, "status": "unknown"} if found is None else {"planId": plan_id, **found}
+        )
 
     @property
     def ranks_by_estimate(self) -> bool:

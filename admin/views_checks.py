@@ -62,6 +62,10 @@ async def simulator() -> ResponseReturnValue:
         sides.append(await live_side(answers))
         if visible is None and sides[-1].simulation is not None:
             visible = set(sides[-1].simulation.evaluation.visible)
+        asked = request.args.get("explain", "").strip()[:64]
+        if asked:  # "why not this plan?": the same explanation the service gives (explainPlan)
+            for side in sides:
+                await asyncio.to_thread(side.explain, asked)
     return await render_template(
         "admin/simulator.html",
         catalogue=form_catalogue,
@@ -71,6 +75,7 @@ async def simulator() -> ResponseReturnValue:
         visible=visible,
         prefix=PREFIX,
         answers_json=json.dumps(answers, ensure_ascii=False),
+        explain=request.args.get("explain", "")[:64],
         live_number=live_number,
         show_estimate=show_value,
         title="Simulator",

@@ -60,6 +60,20 @@ async def test_simulator_shows_ranking_fired_rules_facts_and_exclusions(app: Qua
     assert "Within your budget of 25 EUR" in page
 
 
+async def test_simulator_explains_any_plan_as_the_service_does(app: Quart, viewer: Browser) -> None:
+    # PROTOCOL v1.1 planExplanation, in the simulator: why one plan is shown, cut or excluded.
+    excluded = await viewer.text(sim_url(dataUsage="heavy", budget="25") + "&explain=max-50")
+    block = excluded[excluded.index('class="explanation"') :]
+    block = block[: block.index("</div>")]
+    assert "Plan max-50" in block and "Excluded because:" in block and "Within your budget of 25 EUR" in block
+    shown = await viewer.text(sim_url(dataUsage="heavy", budget="25") + "&explain=mid-20")
+    assert "Shown at rank 1" in shown
+    unknown = await viewer.text(sim_url() + "&explain=no-such-plan")
+    assert "There is no plan with this id in this version." in unknown
+    xss = await viewer.text(sim_url() + "&explain=%3Cscript%3E")
+    assert "<script>" not in xss.split('id="explain"')[1][:200]
+
+
 async def test_simulator_conditional_question_and_bad_answer(app: Quart, viewer: Browser) -> None:
     hidden = await viewer.text(sim_url())
     lines = hidden[hidden.index('id="q-lines"') - 80 :]

@@ -45,7 +45,9 @@ async def test_requests_through_nginx_read_every_write_whichever_server_took_it(
             assert wrote.status_code == 200 and wrote.json()["revision"] == i, wrote.text
             got = (await client.get(f"/api/sessions/{sid}", headers=auth)).json()
             assert (got["revision"], got["answers"], got["update"]["revision"]) == (i, {"budget": i}, i)
-    served = cluster.nginx.upstreams_of(f"/api/sessions/{sid}")
+    path = f"/api/sessions/{sid}"
+    await wait_until(lambda: len(cluster.nginx.upstreams_of(path)) >= 24, 5, "every request logged")
+    served = cluster.nginx.upstreams_of(path)
     pairs = list(zip(served[0::2], served[1::2], strict=True))
     assert len(pairs) == 12 and all(w != r for w, r in pairs), served  # write and read: two servers
     assert len(set(served)) == 3
@@ -71,8 +73,11 @@ async def test_a_long_poll_is_woken_by_a_change_made_on_another_server(cluster: 
         woken_after = time.monotonic() - changed
     assert polled.status_code == 200 and polled.json()["revision"] == wrote.json()["revision"] == 1
     assert woken_after < 1.0, woken_after
-    (poller,) = cluster.nginx.upstreams_of(f"/api/sessions/{sid}/updates")
-    (writer,) = cluster.nginx.upstreams_of(f"/api/sessions/{sid}/responses")
+    # nginx logs a request just after its response: wait for both lines.
+    logged = [f"/api/sessions/{sid}/updates", f"/api/sessions/{sid}/responses"]
+    await wait_until(lambda: all(cluster.nginx.upstreams_of(p) for p in logged), 5, "both logged")
+    (poller,) = cluster.nginx.upstreams_of(logged[0])
+    (writer,) = cluster.nginx.upstreams_of(logged[1])
     assert poller != writer
 
 

@@ -11,7 +11,6 @@ from typing import TypeGuard
 from .model import JSON, Catalogue, Question
 from .placeholders import format_number
 
-MAX_ANSWERS = 200
 MAX_TEXT_ANSWER_LENGTH = 500
 # Numbers travel through the C engine as doubles: beyond 2**53 integers lose precision.
 MAX_ABS_NUMBER = 1e15
@@ -128,12 +127,18 @@ def normalise_answer(question: Question, value: JSON) -> JSON:
     return value
 
 
-def validate_answers(catalogue: Catalogue, answers: object) -> tuple[dict[str, JSON], list[tuple[str, str]]]:
-    """Check a userResponse's answers (``None`` clears one); return them normalised and every problem."""
+def validate_answers(
+    catalogue: Catalogue, answers: object, max_answers: int | None = None
+) -> tuple[dict[str, JSON], list[tuple[str, str]]]:
+    """Check a userResponse's answers (``None`` clears one); return them normalised and every problem.
+
+    ``max_answers`` bounds how many one message may hold (the service checks its configured
+    ``PLANWISE_MAX_ANSWERS`` at the boundary, before this; callers without one may pass it here).
+    """
     if not isinstance(answers, dict):
         return {}, [("", "Answers must be an object mapping question ids to values")]
-    if len(answers) > MAX_ANSWERS:
-        return {}, [("", f"Too many answers: at most {MAX_ANSWERS} in one message")]
+    if max_answers is not None and len(answers) > max_answers:
+        return {}, [("", f"Too many answers: at most {max_answers} in one message")]
     normalised: dict[str, JSON] = {}
     problems: list[tuple[str, str]] = []
     questions = catalogue.question_by_id

@@ -7,19 +7,20 @@ Its output is the rules part of a ``recommendationUpdates`` payload (PROTOCOL.md
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .answer_inputs import answer_inputs, answer_refs
 from .conditions import PlanCheck, compile_plan_condition
 from .evaluation import Evaluation
-from .model import AttrTest, Catalogue, Derive, Exclude, Not, Plan, PlanCondition, Require, Rule, Score
+from .model import Catalogue, Derive, Exclude, Require, Rule, Score
+from .payload import plain_number, plan_payload, question_states
 from .placeholders import PLACEHOLDER, substitute
 from .plan_masks import MaskOf, PlanColumns, compile_mask
-from .visibility import referenced
 
 
 @dataclass(slots=True)
@@ -39,49 +40,6 @@ class _Effect:
     def __post_init__(self) -> None:
         if self.because is not None and not PLACEHOLDER.search(self.because):
             self.static = {"rule": self.rule, "text": self.because}
-
-
-def plain_number(value: Any) -> int | float:
-    """Integral scores are integers in the payload (30.0 -> 30); numpy numbers become Python's."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        value = float(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _answer_refs(cond: PlanCondition | None) -> tuple[str, ...]:
-    """The questions a plan condition compares with (``valueFrom``), in a stable order."""
-    if cond is None:
-        return ()
-    if isinstance(cond, AttrTest):
-        return (cond.value_from,) if cond.value_from is not None else ()
-    if isinstance(cond, Not):
-        return _answer_refs(cond.item)
-    return tuple(sorted({q for c in cond.items for q in _answer_refs(c)}))
-
-
-def answer_inputs(catalogue: Catalogue) -> frozenset[str]:
-    """The questions whose answers can change an evaluation or its texts (the rest cannot).
-
-    Rule and askWhen conditions, ``valueFrom`` comparisons and ``{answers.ID}`` placeholders.
-    """
-    found: set[str] = set()
-    conditions = [r.when for r in catalogue.rules] + [q.ask_when for q in catalogue.questions if q.ask_when]
-    for cond in conditions:
-        found |= referenced(cond)[0]
-    for rule in catalogue.rules:
-        for effect in rule.then:
-            if isinstance(effect, Require | Exclude):
-                found.update(_answer_refs(effect.cond))
-            elif isinstance(effect, Score):
-                found.update(_answer_refs(effect.where))
-            because = getattr(effect, "because", None)
-            if because:
-                found.update(m.group(2) for m in PLACEHOLDER.finditer(because) if m.group(1) == "answers")
-    return frozenset(found)
 
 
 def _frozen(value: Any) -> Any:
@@ -152,13 +110,13 @@ class Matcher:
         out: list[_Effect] = []
         for e in rule.then:
             if isinstance(e, Require | Exclude):
-                refs = _answer_refs(e.cond)
+                refs = answer_refs(e.cond)
                 kind = "require" if isinstance(e, Require) else "exclude"
                 check = compile_plan_condition(e.cond)
                 out.append(_Effect(rule.id, kind, check, e.because, 0, bool(refs), refs=refs))
             elif isinstance(e, Score):
                 where = compile_plan_condition(e.where) if e.where is not None else None
-                refs = _answer_refs(e.where)
+                refs = answer_refs(e.where)
                 out.append(_Effect(rule.id, "score", where, e.because, e.points, bool(refs), refs=refs))
             elif not isinstance(e, Derive):  # pragma: no cover - the model has four effects
                 raise TypeError(e)
@@ -254,7 +212,7 @@ class Matcher:
             if e.kind == "require" or (e.kind == "score" and e.because is not None)
         ]
         payload_plans = [
-            _plan_payload(
+            plan_payload(
                 plans[i],
                 rank,
                 scores[i],
@@ -431,23 +389,4 @@ def _dense_ranks(values: list[Any], desc: bool) -> list[int]:
     return [last if v is None else rank[v] for v in values]
 
 
-def question_states(
-    catalogue: Catalogue, visible: Collection[str], answers: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """``questions`` of an update, in catalogue order: visible, and answered (an answer is stored)."""
-    return [
-        {"id": q.id, "visible": q.id in visible, "answered": q.id in answers} for q in catalogue.questions
-    ]
-
-
-def _plan_payload(plan: Plan, rank: int, score: int | float, reasons: list[dict[str, str]]) -> dict[str, Any]:
-    payload: dict[str, Any] = {"id": plan.id, "name": plan.name}
-    if plan.provider is not None:
-        payload["provider"] = plan.provider
-    if plan.description is not None:
-        payload["description"] = plan.description
-    payload["rank"] = rank
-    payload["score"] = plain_number(score)
-    payload["attributes"] = plan.attributes
-    payload["reasons"] = reasons
-    return payload
+__all__ = ["Matcher", "answer_inputs", "plain_number", "question_states"]

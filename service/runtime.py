@@ -21,7 +21,8 @@ from .core import Planwise
 from .db.engine import Migrate, create_db_engine, sessionmaker
 from .enrich import Enrichment, load_enrichers
 from .live import LiveCatalogue
-from .push import Pushes, PushingHub, PushStore, ServiceTokens, make_push_feed
+from .push import Pushes, ServiceTokens, make_push_feed
+from .push_hub import PushingHub, PushStore
 from .ratelimit import WindowLimit, per_second
 from .recommend import Recommender
 from .retention import SessionPurge

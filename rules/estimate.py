@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -89,6 +90,8 @@ class EstimateCalculator:
         self._quantum = Decimal(1).scaleb(-estimate.decimals)
         self._kinds: dict[int, int] = {}
         self._plan_vectors: dict[int, Vector] = {}
+        self._template: _Template | None = None
+        self._plan_texts: dict[str, dict[str, str]] = {}
         self._every = list(range(len(self.plans)))
         self._attr_values: dict[str, Vector] = {}
         self._classify(self.tree)
@@ -153,20 +156,30 @@ class EstimateCalculator:
         return out
 
     def explain(self, plan: Plan, inputs: Inputs, value: Decimal) -> str:
-        """The explanation with ``{plan.KEY}``, ``{NAME}`` and ``{estimate}`` substituted once."""
-        text = self.estimate.explanation or ""
+        """The explanation with ``{plan.KEY}``, ``{NAME}`` and ``{estimate}`` substituted once.
 
-        def replace(match: re.Match[str]) -> str:
-            key, name = match.group(1), match.group(2)
-            if key is not None:
-                return format_attribute(plan.attributes.get(key))
-            if name in inputs:
-                return number_text(inputs[name])
-            if name == "estimate":
-                return format(value, "f")
-            return match.group(0)
-
-        return EXPLANATION_PLACEHOLDER.sub(replace, text) if "{" in text else text
+        The template is split once per version; a plan's attribute texts are rendered once per
+        plan (they never change within a version), so an explanation is one join.
+        """
+        if self._template is None:
+            self._template = _split_template(self.estimate.explanation or "")
+        rendered = self._plan_texts.get(plan.id)
+        if rendered is None:
+            rendered = {key: format_attribute(plan.attributes.get(key)) for key in self._template.plan_keys}
+            self._plan_texts[plan.id] = rendered
+        parts: list[str] = []
+        for kind, text in self._template.parts:
+            if kind == "text":
+                parts.append(text)
+            elif kind == "plan":
+                parts.append(rendered[text])
+            elif text in inputs:
+                parts.append(number_text(inputs[text]))
+            elif text == "estimate":
+                parts.append(format(value, "f"))
+            else:  # other braces stay as they are
+                parts.append("{" + text + "}")
+        return "".join(parts)
 
     # -- evaluation --------------------------------------------------------------------------------
 
@@ -361,6 +374,29 @@ def _lift2(
     if a is None:
         return [None] * n
     return [None if y is None else op(a, y) for y in b]
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """An explanation split once: ("text", s), ("plan", KEY) or ("name", NAME) parts."""
+
+    parts: tuple[tuple[str, str], ...]
+    plan_keys: tuple[str, ...]
+
+
+def _split_template(text: str) -> _Template:
+    parts: list[tuple[str, str]] = []
+    end = 0
+    for match in EXPLANATION_PLACEHOLDER.finditer(text):
+        if match.start() > end:
+            parts.append(("text", text[end : match.start()]))
+        key, name = match.group(1), match.group(2)
+        parts.append(("plan", key) if key is not None else ("name", name))
+        end = match.end()
+    if end < len(text):
+        parts.append(("text", text[end:]))
+    keys = tuple(dict.fromkeys(value for kind, value in parts if kind == "plan"))
+    return _Template(tuple(parts), keys)
 
 
 def format_attribute(value: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ def format_number(value: int | float) -> str:
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer():
             return str(int(value))
-        return json.dumps(value)
+        return repr(value)  # the shortest text that reads back, as JSON writes finite floats
     return str(value)
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rules.estimate import EstimateCalculator, calculator, number_text
+from rules.estimate import EstimateCalculator, calculator
 from rules.evaluation import Evaluation
+from rules.explanation import number_text
 from rules.matcher import Matcher
 from rules.model import Catalogue, Estimate
 

@@ -9,11 +9,8 @@ evaluation, and only the parts that mix both per plan, as list operations over t
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -26,6 +23,7 @@ from decimal import (
 )
 from typing import Any
 
+from .explanation import Explanation
 from .formula import (
     BINARY,
     ONE,
@@ -41,17 +39,11 @@ from .formula import (
     unary_function,
 )
 from .model import Catalogue, Estimate, Plan
-from .placeholders import format_number
 
 #: Arithmetic context: 28 significant digits (the contract's minimum), banker's rounding inside.
 CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 #: Only the final rounding to ``decimals`` (half away from zero) uses more room, never failing.
 _FINAL = Context(prec=60, rounding=ROUND_HALF_UP)
-
-# Fixed pattern written by us: {plan.KEY}, {NAME} (an input) or {estimate}.
-EXPLANATION_PLACEHOLDER = re.compile(
-    r"\{(?:plan\.([A-Za-z][A-Za-z0-9_-]{0,63})|([A-Za-z][A-Za-z0-9_]{0,63}))\}"
-)
 
 Value = Decimal | None
 Vector = list[Value]
@@ -71,13 +63,6 @@ def to_decimal(value: Any) -> Decimal | None:
     return None
 
 
-def number_text(value: Decimal) -> str:
-    """A Decimal as a plain number: no exponent, no trailing zeros, no ``.0`` when integral."""
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
-
-
 class EstimateCalculator:
     """The estimate of one catalogue version (which must define one)."""
 
@@ -90,8 +75,7 @@ class EstimateCalculator:
         self._quantum = Decimal(1).scaleb(-estimate.decimals)
         self._kinds: dict[int, int] = {}
         self._plan_vectors: dict[int, Vector] = {}
-        self._template: _Template | None = None
-        self._plan_texts: dict[str, dict[str, str]] = {}
+        self._explanation = Explanation(estimate.explanation) if estimate.explanation is not None else None
         self._every = list(range(len(self.plans)))
         self._attr_values: dict[str, Vector] = {}
         self._classify(self.tree)
@@ -156,30 +140,8 @@ class EstimateCalculator:
         return out
 
     def explain(self, plan: Plan, inputs: Inputs, value: Decimal) -> str:
-        """The explanation with ``{plan.KEY}``, ``{NAME}`` and ``{estimate}`` substituted once.
-
-        The template is split once per version; a plan's attribute texts are rendered once per
-        plan (they never change within a version), so an explanation is one join.
-        """
-        if self._template is None:
-            self._template = _split_template(self.estimate.explanation or "")
-        rendered = self._plan_texts.get(plan.id)
-        if rendered is None:
-            rendered = {key: format_attribute(plan.attributes.get(key)) for key in self._template.plan_keys}
-            self._plan_texts[plan.id] = rendered
-        parts: list[str] = []
-        for kind, text in self._template.parts:
-            if kind == "text":
-                parts.append(text)
-            elif kind == "plan":
-                parts.append(rendered[text])
-            elif text in inputs:
-                parts.append(number_text(inputs[text]))
-            elif text == "estimate":
-                parts.append(format(value, "f"))
-            else:  # other braces stay as they are
-                parts.append("{" + text + "}")
-        return "".join(parts)
+        """The explanation with ``{plan.KEY}``, ``{NAME}`` and ``{estimate}`` substituted once."""
+        return self._explanation.render(plan, inputs, value) if self._explanation is not None else ""
 
     # -- evaluation --------------------------------------------------------------------------------
 
@@ -374,42 +336,6 @@ def _lift2(
     if a is None:
         return [None] * n
     return [None if y is None else op(a, y) for y in b]
-
-
-@dataclass(frozen=True, slots=True)
-class _Template:
-    """An explanation split once: ("text", s), ("plan", KEY) or ("name", NAME) parts."""
-
-    parts: tuple[tuple[str, str], ...]
-    plan_keys: tuple[str, ...]
-
-
-def _split_template(text: str) -> _Template:
-    parts: list[tuple[str, str]] = []
-    end = 0
-    for match in EXPLANATION_PLACEHOLDER.finditer(text):
-        if match.start() > end:
-            parts.append(("text", text[end : match.start()]))
-        key, name = match.group(1), match.group(2)
-        parts.append(("plan", key) if key is not None else ("name", name))
-        end = match.end()
-    if end < len(text):
-        parts.append(("text", text[end:]))
-    keys = tuple(dict.fromkeys(value for kind, value in parts if kind == "plan"))
-    return _Template(tuple(parts), keys)
-
-
-def format_attribute(value: Any) -> str:
-    """An attribute as a person reads it, like answers in ``because``: "" when missing."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return format_number(value)
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value) if isinstance(value, str) else json.dumps(value)
 
 
 def calculator(catalogue: Catalogue) -> EstimateCalculator | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .answers import is_integer, is_number, suggest
-from .estimate import EXPLANATION_PLACEHOLDER
+from .explanation import EXPLANATION_PLACEHOLDER
 from .formula import MAX_FORMULA_LENGTH, NAME_SYNTAX, Attr, FormulaError, Name, parse_formula, walk
 from .model import JSON
 from .validate_report import MAX_OPTIONS, Report, at, describe, item, quote

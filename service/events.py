@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .background import Background, every
 from .db.models import SessionEvent, utcnow
 from .live import LoadedVersion
 from .update import Update
@@ -62,7 +63,7 @@ class Events:
         self.engine = engine
         self.retention_days = retention_days
         self.enabled = retention_days > 0
-        self._task: asyncio.Task[None] | None = None
+        self._purging = Background("planwise-event-purge")
 
     def opened(self, kind: str, version: int, revision: int, visible: Collection[str]) -> Event | None:
         """``start`` or ``resume``, with the questions visible at that moment."""
@@ -104,22 +105,11 @@ class Events:
     # -- retention ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.enabled and self._task is None:
-            self._task = asyncio.create_task(self._purge_forever(), name="planwise-event-purge")
+        if self.enabled:
+            self._purging.start(every(PURGE_INTERVAL, self.purge, "purge old session events"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _purge_forever(self) -> None:
-        while True:
-            try:
-                await self.purge()
-            except Exception:
-                log.exception("could not purge old session events")
-            await asyncio.sleep(PURGE_INTERVAL)
+        await self._purging.stop()
 
     async def purge(self) -> int:
         """Delete events older than the retention period, in short chunks; returns how many."""

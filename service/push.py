@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .background import Background
 from .db.engine import asyncpg_dsn, is_postgresql, origin_of
 from .db.models import EnrichmentPush
 from .errors import ProtocolError
@@ -148,16 +149,13 @@ class PushPollFeed:
         self._db = db
         self._heard = heard
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._polling = Background("planwise-push-poll")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="planwise-push-poll")
+        self._polling.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._polling.stop()
 
     async def _run(self) -> None:
         from sqlalchemy import func

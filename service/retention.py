@@ -12,10 +12,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .background import Background, every
 from .db.models import EnrichmentPush, PlanSession, Selection, SessionEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -93,22 +95,12 @@ class SessionPurge:
     def __init__(self, engine: AsyncEngine, retention_days: int) -> None:
         self.engine = engine
         self.retention_days = retention_days
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("planwise-session-purge")
 
     def start(self) -> None:
-        if self.retention_days > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="planwise-session-purge")
+        if self.retention_days > 0:
+            purge = partial(purge_idle_sessions, self.engine, self.retention_days)
+            self._loop.start(every(INTERVAL, purge, "purge idle sessions"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await purge_idle_sessions(self.engine, self.retention_days)
-            except Exception:  # the next round retries; serving goes on
-                log.exception("could not purge idle sessions")
-            await asyncio.sleep(INTERVAL)
+        await self._loop.stop()

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .background import Background
 from .db.engine import asyncpg_dsn, is_postgresql, origin_of
 from .db.models import PlanSession, utcnow
 
@@ -68,18 +69,15 @@ class PgNotifyFeed:
         self._changed = changed
         self._resync = resync
         self._check_every = check_every
-        self._task: asyncio.Task[None] | None = None
+        self._listening = Background("planwise-session-listen")
 
     async def start(self) -> None:
         """Listen before serving: fails start-up if the database cannot be reached."""
         conn = await self._listen()
-        self._task = asyncio.create_task(self._keep(conn), name="planwise-session-listen")
+        self._listening.start(self._keep(conn))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._listening.stop()
 
     async def _listen(self) -> Any:
         import asyncpg  # the ``postgres`` extra
@@ -141,16 +139,13 @@ class PollFeed:
         self._db = db
         self._changed = changed
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._polling = Background("planwise-session-poll")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="planwise-session-poll")
+        self._polling.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._polling.stop()
 
     async def _run(self) -> None:
         query = select(PlanSession.id, PlanSession.revision, PlanSession.selection_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,34 @@ from .scenarios import Simulation, enriched_simulation, simulate
 from .web import control
 
 PREFIX = "q_"
+
+
+@dataclass(frozen=True)
+class DistinctReason:
+    """One reason text as a plan card shows it: the rules that gave it (each once), how many times."""
+
+    text: str
+    rules: tuple[str, ...]
+    times: int
+
+
+def distinct_reasons(reasons: Iterable[Mapping[str, Any]]) -> list[DistinctReason]:
+    """Each distinct reason text once, where it first appears, with the rules that gave it.
+
+    Texts are compared exactly (as rendered: placeholders already filled in). The customer card
+    does the same in ``static/planwise-reasons.js``; both are tested against
+    ``tests/fixtures/distinct-reasons.json``.
+    """
+    found: dict[str, tuple[list[str], list[int]]] = {}
+    for reason in reasons:
+        text, rule = reason.get("text"), reason.get("rule")
+        if not isinstance(text, str):
+            continue
+        rules, times = found.setdefault(text, ([], [0]))
+        times[0] += 1
+        if isinstance(rule, str) and rule not in rules:
+            rules.append(rule)
+    return [DistinctReason(text, tuple(rules), times[0]) for text, (rules, times) in found.items()]
 
 
 def read_answers(catalogue: Catalogue, args: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:

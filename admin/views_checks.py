@@ -21,7 +21,7 @@ from .estimates import Tools, show_value
 from .jobs import Busy
 from .roles import requires
 from .scenarios import simulate
-from .simulate import PREFIX, Side, live_side, read_answers
+from .simulate import PREFIX, Side, distinct_reasons, live_side, read_answers
 from .web import db, get_admin, settings, staff
 
 MAX_EXAMPLES = 20
@@ -78,6 +78,7 @@ async def simulator() -> ResponseReturnValue:
         explain=request.args.get("explain", "")[:64],
         live_number=live_number,
         show_estimate=show_value,
+        distinct_reasons=distinct_reasons,
         title="Simulator",
     )
 

@@ -5,6 +5,7 @@ import { estimateText, pendingEstimateText, planFacts } from "./planwise-format.
 import { markChosen } from "./planwise-page-choice.js";
 import { syncQuestions } from "./planwise-page-questions.js";
 import { $, el, estimateSpec, showNotice, state } from "./planwise-page-shared.js";
+import { distinctReasons } from "./planwise-reasons.js";
 
 const ESTIMATE_GRACE_MS = 6000;
 const COUNT = new Intl.NumberFormat(document.documentElement.lang || undefined);
@@ -163,10 +164,11 @@ function fillCard(li, plan, update, withRank = true) {
   const details = $(".details", li);
   $(".all-facts", details).replaceChildren(...rest.flatMap(factNodes));
   details.hidden = rest.length === 0;
-  const reasons = plan.reasons ?? [];
+  // Each distinct text once (two rules giving the same reason), as the admin simulator shows it.
+  const reasons = distinctReasons(plan.reasons);
   $(".reasons", li).replaceChildren(
     ...(reasons.length
-      ? reasons.map((r) => el("li", { text: r.text, "data-rule": r.rule }))
+      ? reasons.map((r) => el("li", { text: r.text, "data-rule": r.rules.join(" ") }))
       : [el("li", { class: "no-reason", text: "It fits every answer you gave so far." })]),
   );
 }

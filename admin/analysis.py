@@ -7,9 +7,11 @@ from typing import Any
 
 from quart import url_for
 
-from rules.analysis import Finding, analyse, never_fired
+from rules.analysis import Finding, analyse
 from rules.errors import CatalogueInvalid
 from rules.validator import load_catalogue
+
+from .fired import Window
 
 KIND_LABELS = {
     "overlap": "Overlapping ranges",
@@ -49,17 +51,6 @@ def warnings(bundle: dict[str, Any], rule: str | None = None) -> list[RuleWarnin
     return present(bundle, found)
 
 
-def idle_rules(
-    bundle: dict[str, Any], answer_sets: list[dict[str, Any]]
-) -> tuple[int, list[RuleWarning]] | None:
-    """Replay answer sets: the enabled rules none of them fired (None while the draft has problems)."""
-    try:
-        catalogue = load_catalogue(bundle)
-    except CatalogueInvalid:
-        return None
-    count, ids = never_fired(catalogue, answer_sets)
-    found = [
-        Finding("never_fired", (rid,), f"Rule {rid} fired for none of the {count} most recent sessions.")
-        for rid in ids
-    ]
-    return count, present(bundle, found)
+def idle_rules(bundle: dict[str, Any], window: Window) -> list[RuleWarning]:
+    """The live rules that fired in no answer of the window (admin/fired.py), linked to the draft."""
+    return present(bundle, window.findings)

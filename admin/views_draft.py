@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from quart import Response, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from service.control import recent_answers
-
 from . import audit, drafts
 from .analysis import idle_rules, warnings
 from .blueprint import bp
+from .fired import never_fired
 from .links import problem_link
 from .roles import requires
 from .web import db, log, settings, transaction
@@ -37,10 +35,14 @@ async def draft() -> ResponseReturnValue:
     state = await drafts.current(session)
     problems = [problem_link(p, state.bundle) for p in drafts.problems_of(state.bundle)]
     counts = {s: len(state.items(s)) for s in drafts.SECTIONS}
-    idle = None
-    if request.args.get("fired"):  # replay recent sessions: which rules fired for none of them
-        rows = await recent_answers(session, settings().impact_sessions)
-        idle = await asyncio.to_thread(idle_rules, state.bundle, rows)
+    window = idle = None
+    if request.args.get("fired"):  # live rules that fired in no answer of the last N days
+        live_number, live_bundle = await drafts.live_bundle(session)
+        config = settings()
+        window = await never_fired(
+            session, live_number, live_bundle, config.never_fired_days, config.event_retention_days
+        )
+        idle = idle_rules(state.bundle, window)
     return await render_template(
         "admin/draft.html",
         state=state,
@@ -48,7 +50,8 @@ async def draft() -> ResponseReturnValue:
         counts=counts,
         rule_warnings=warnings(state.bundle),
         idle=idle,
-        sessions=settings().impact_sessions,
+        window=window,
+        days=settings().never_fired_days,
         title="Draft",
     )
 

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     staff_session_hours: Seconds = 8.0
     staff_cookie_secure: bool = False
     impact_sessions: Annotated[int, Field(ge=0)] = 1000
+    never_fired_days: Count = 30
     event_retention_days: Annotated[int, Field(ge=0)] = 90
     session_retention_days: Annotated[int, Field(ge=0)] = 30
     new_sessions_per_minute: Annotated[int, Field(ge=0)] = 120

@@ -53,10 +53,3 @@ async def test_warnings_show_everywhere_and_never_block(app: Quart, editor: Brow
     assert "Rule warnings" in page and "Overlapping ranges:" in page
     published = await publisher.post("/admin/publish", {"message": "Bands with a known overlap"})
     assert published.status_code == 302
-
-
-async def test_rules_that_never_fired_in_recent_sessions(app: Quart, editor: Browser) -> None:
-    await import_draft(editor, banded())
-    page = await editor.text("/admin/draft?fired=1")
-    assert "most recent sessions" in page
-    assert "Never fired recently:" in page and "Rule band-high fired for none of the" in page

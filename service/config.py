@@ -6,6 +6,7 @@ pydantic-settings reads and types them: a value that does not parse (``PLANWISE_
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -148,11 +149,40 @@ class Settings(BaseSettings):
                 raise ConfigError(
                     f"PLANWISE_ALLOWED_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no path)"
                 )
+        service_token_digests(self.service_tokens)
         if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
                 f"PLANWISE_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
                 f"(it has {len(self.secret_key)})"
             )
+
+
+def service_token_digests(entries: tuple[str, ...]) -> list[tuple[str, bytes]]:
+    """``PLANWISE_SERVICE_TOKENS`` as (service name, SHA-256 of its token) pairs.
+
+    Entries are ``name=token`` or ``name=sha256:<64 hex digits>``. A bad entry is a ``ConfigError``
+    naming the variable and the service, never the token.
+    """
+    digests: list[tuple[str, bytes]] = []
+    for entry in entries:
+        name, sep, secret = entry.partition("=")
+        name, secret = name.strip(), secret.strip()  # a bearer token is read stripped too
+        if not sep or not name or not secret:
+            raise ConfigError(
+                "PLANWISE_SERVICE_TOKENS: entries are name=token or name=sha256:<64 hex digits>, "
+                f"comma-separated (entry {len(digests) + 1} is not)"
+            )
+        if secret.startswith("sha256:"):
+            try:
+                digest = bytes.fromhex(secret[len("sha256:") :])
+            except ValueError:
+                digest = b""
+            if len(digest) != 32:
+                raise ConfigError(f"PLANWISE_SERVICE_TOKENS: {name!r}: a sha256 digest has 64 hex digits")
+        else:
+            digest = hashlib.sha256(secret.encode()).digest()
+        digests.append((name, digest))
+    return digests
 
 
 def _is_origin(text: str) -> bool:

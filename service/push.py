@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .background import Background
+from .config import service_token_digests
 from .db.engine import asyncpg_dsn, is_postgresql, origin_of
 from .db.models import EnrichmentPush
 from .errors import ProtocolError
@@ -86,18 +87,7 @@ class ServiceTokens:
     """
 
     def __init__(self, entries: tuple[str, ...]) -> None:
-        self._digests: list[tuple[str, bytes]] = []
-        for entry in entries:
-            name, sep, secret = entry.partition("=")
-            if not sep or not name.strip() or not secret:
-                raise ValueError("PLANWISE_SERVICE_TOKENS entries are name=token or name=sha256:<hex>")
-            if secret.startswith("sha256:"):
-                digest = bytes.fromhex(secret[len("sha256:") :])
-                if len(digest) != 32:
-                    raise ValueError(f"service token {name.strip()!r}: a sha256 digest has 64 hex digits")
-            else:
-                digest = hashlib.sha256(secret.encode()).digest()
-            self._digests.append((name.strip(), digest))
+        self._digests = service_token_digests(entries)  # ConfigError for a bad entry
 
     def __bool__(self) -> bool:
         return bool(self._digests)

@@ -167,8 +167,9 @@ export class HttpChannelMethods {
     let failures = 0;
     while (live()) {
       const session = this._session;
-      const { after, version, stage } = this._ordering.cursor();
-      const query = `after=${after}&version=${version}&stage=${stage}&wait=${this.longPollWait}`;
+      const { after, version, stage, step } = this._ordering.cursor();
+      const stepped = step === undefined ? "" : `&step=${step}`;
+      const query = `after=${after}&version=${version}&stage=${stage}${stepped}&wait=${this.longPollWait}`;
       const controller = typeof AbortController === "function" ? new AbortController() : null;
       this._pollAbort = controller;
       let res;

@@ -130,6 +130,27 @@ describe("over the WebSocket", () => {
     );
   });
 
+  it("emits a push from another service that comes after the enriched update of its revision", async () => {
+    const { server, client, events } = setup();
+    await settle();
+    const state = server.sessions.get("s_1");
+    await client.answer("usage", "light");
+    server.enrich(state); // (1, 1, enriched)
+    server.push(state, { installPrice: 0 }); // (1, 1, enriched, step 1)
+    await settle();
+    assert.deepEqual(
+      events.update.map((u) => [u.revision, u.stage, u.step ?? 0]),
+      [
+        [0, "rules", 0],
+        [1, "rules", 0],
+        [1, "enriched", 0],
+        [1, "enriched", 1],
+      ],
+    );
+    assert.equal(client.update.plans[0].installPrice, 0);
+    assert.equal(client.update.plans[0].estimate.value, 9, "the enrichment's fields are kept");
+  });
+
   it("rejects a refused answer with the server's error and emits it", async () => {
     const { server, client, events } = setup();
     await settle();
@@ -338,6 +359,20 @@ describe("HTTP fallback", () => {
     assert.equal(events.questionnaire[1].version, 2);
     const polls = server.received.filter((r) => r.path?.endsWith("/updates"));
     assert.match(polls.at(-1).search, /after=1&version=2&stage=rules&wait=25/);
+    // A push from another service after the enriched update of the new version's revision.
+    server.enrich(server.sessions.get("s_1"));
+    await settle();
+    assert.match(server.received.filter((r) => r.path?.endsWith("/updates")).at(-1).search, /stage=enriched&step=0/);
+    server.push(server.sessions.get("s_1"), { installPrice: 0 });
+    await settle();
+    assert.deepEqual(
+      events.update.slice(-2).map((u) => [u.revision, u.version, u.stage, u.step ?? 0]),
+      [
+        [1, 2, "enriched", 0],
+        [1, 2, "enriched", 1],
+      ],
+    );
+    assert.equal(client.update.plans[0].installPrice, 0);
 
     const saved = await client.select("p1");
     assert.equal(saved.planId, "p1");

@@ -66,11 +66,11 @@ export function memoryStorage(initial = {}) {
 }
 
 function key(update) {
-  return [update.revision, update.version, STAGE[update.stage]];
+  return [update.revision, update.version, STAGE[update.stage], update.step ?? 0];
 }
 
 function newer(a, b) {
-  for (let i = 0; i < 3; i += 1) if (a[i] !== b[i]) return a[i] > b[i];
+  for (let i = 0; i < 4; i += 1) if (a[i] !== b[i]) return a[i] > b[i];
   return false;
 }
 
@@ -220,6 +220,16 @@ export class FakePlanwise {
     this.publishUpdate(state, this.evaluate(state, "enriched"));
   }
 
+  /** A push from another service (POST /api/enrichments): the next enriched step of the newest update. */
+  push(state, fields) {
+    const latest = state.latest;
+    const step = latest.stage === "enriched" ? (latest.step ?? 0) + 1 : 0;
+    const plans = latest.plans.map((p) => ({ ...p, ...fields }));
+    const update = { ...latest, stage: "enriched", plans };
+    if (step) update.step = step;
+    this.publishUpdate(state, update);
+  }
+
   publish() {
     this.version += 1;
     for (const state of this.sessions.values()) {
@@ -363,7 +373,12 @@ export class FakePlanwise {
     }
     if (method === "GET" && rest === "/updates") {
       const q = u.searchParams;
-      const cursor = [Number(q.get("after") ?? -1), Number(q.get("version") ?? 0), STAGE[q.get("stage") ?? "rules"]];
+      const cursor = [
+        Number(q.get("after") ?? -1),
+        Number(q.get("version") ?? 0),
+        STAGE[q.get("stage") ?? "rules"],
+        Number(q.get("step") ?? 0),
+      ];
       const latest = this.current(state);
       if (newer(key(latest), cursor)) return reply(200, latest);
       return new Promise((resolve, reject) => {

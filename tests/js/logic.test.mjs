@@ -25,12 +25,12 @@ describe("update order", () => {
       compareUpdates,
     );
     assert.deepEqual(sorted.map(updateKey), [
-      [1, 1, 0],
-      [1, 1, 1],
-      [1, 2, 0],
-      [2, 1, 0],
-      [2, 1, 1],
-      [2, 3, 0],
+      [1, 1, 0, 0],
+      [1, 1, 1, 0],
+      [1, 2, 0, 0],
+      [2, 1, 0, 0],
+      [2, 1, 1, 0],
+      [2, 3, 0, 0],
     ]);
   });
 
@@ -52,11 +52,29 @@ describe("update order", () => {
     assert.equal(order.accept({ revision: "x", version: 2, stage: "rules" }), false, "garbage");
   });
 
+  it("lets a pushed enriched update (a higher step) through after the enriched one of its revision", () => {
+    const order = new UpdateOrdering();
+    assert.equal(order.accept(u(3, 1)), true);
+    assert.equal(order.accept(u(3, 1, "enriched")), true);
+    assert.equal(order.accept({ ...u(3, 1, "enriched"), step: 1 }), true, "a push after the enrichment");
+    assert.equal(order.accept({ ...u(3, 1, "enriched"), step: 1 }), false, "the same push again");
+    assert.equal(order.accept(u(3, 1, "enriched")), false, "the enrichment after the push");
+    assert.equal(order.accept({ ...u(3, 1, "enriched"), step: 3 }), true, "steps may be skipped");
+    assert.equal(order.accept({ ...u(3, 1, "enriched"), step: 2 }), false, "an older push");
+    assert.equal(order.accept({ ...u(2, 1, "enriched"), step: 9 }), false, "a push of an old revision");
+    assert.equal(order.accept({ ...u(4, 1, "enriched"), step: -1 }), false, "garbage step");
+    assert.equal(order.accept({ ...u(4, 1, "enriched"), step: 0.5 }), false, "garbage step");
+    assert.equal(order.accept(u(4, 1)), true, "the next revision's rules update");
+    assert.deepEqual(updateKey({ ...u(4, 1, "enriched"), step: 2 }), [4, 1, 1, 2]);
+  });
+
   it("gives the long-poll cursor of the last accepted update", () => {
     const order = new UpdateOrdering();
     assert.deepEqual(order.cursor(), { after: -1, version: 0, stage: "rules" });
     order.accept(u(5, 7, "enriched"));
-    assert.deepEqual(order.cursor(), { after: 5, version: 7, stage: "enriched" });
+    assert.deepEqual(order.cursor(), { after: 5, version: 7, stage: "enriched", step: 0 });
+    order.accept({ ...u(5, 7, "enriched"), step: 2 });
+    assert.deepEqual(order.cursor(), { after: 5, version: 7, stage: "enriched", step: 2 });
     order.reset();
     assert.equal(order.accept(u(0, 7)), true, "a new session starts over");
   });

@@ -13,8 +13,8 @@ from rules.answers import validate_answers
 from rules.matcher import Matcher
 from rules.model import Catalogue
 
+from .answer_fields import read_value
 from .estimates import Tools
-from .forms_catalogue import parse_number
 from .scenarios import Simulation, enriched_simulation, simulate
 from .web import control
 
@@ -50,29 +50,22 @@ def distinct_reasons(reasons: Iterable[Mapping[str, Any]]) -> list[DistinctReaso
 
 
 def read_answers(catalogue: Catalogue, args: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Answers from the simulator form (``q_<id>`` fields); unreadable values as per-question errors."""
+    """Answers from the simulator form (``q_<id>`` fields); unreadable values as per-question errors.
+
+    Each input is read as a test scenario's answer row is (admin/answer_fields.py); whether an
+    answer fits is the service's validator's decision.
+    """
     answers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for q in catalogue.questions:
         name = PREFIX + q.id
-        if q.type == "multi":
-            values = [v for v in args.getlist(name) if v]
-            if values or args.get(name + "__set"):
-                answers[q.id] = values
+        if q.type == "multi" and not (args.getlist(name) or args.get(name + "__set")):
             continue
-        raw = (args.get(name) or "").strip()
-        if not raw:
-            continue
-        if q.type == "number":
-            number = parse_number(raw)
-            if number is None:
-                errors[q.id] = f"“{raw}” is not a number"
-            else:
-                answers[q.id] = number
-        elif q.type == "boolean":
-            answers[q.id] = raw == "true"
-        else:
-            answers[q.id] = raw
+        value, error = read_value(q, args.getlist(name))
+        if error is not None:
+            errors[q.id] = error
+        elif value is not None:
+            answers[q.id] = value
     clean, problems = validate_answers(catalogue, answers)
     for qid, message in problems:
         errors[qid] = message

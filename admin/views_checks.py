@@ -15,6 +15,7 @@ from rules.validator import load_catalogue
 from service.control import recent_answers
 
 from . import drafts
+from .answer_fields import raw_values
 from .blueprint import bp
 from .diff import diff_bundles
 from .estimates import Tools, show_value
@@ -79,6 +80,7 @@ async def simulator() -> ResponseReturnValue:
         live_number=live_number,
         show_estimate=show_value,
         distinct_reasons=distinct_reasons,
+        raw_values=raw_values,
         title="Simulator",
     )
 

@@ -14,20 +14,21 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
-    TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from rules.errors import CatalogueInvalid
+from rules.model import Catalogue
 from rules.validator import load_catalogue
 from service.db.models import utcnow
 
-from . import drafts, scenarios
+from . import answer_fields, drafts, scenario_answers, scenarios
 from .blueprint import bp
-from .editing import parse_json_field, to_json_text
+from .editing import parse_json_field
 from .forms_catalogue import parse_number, show_number
 from .models import Scenario
 from .roles import requires
+from .scenario_answers import AnswerRow
 from .web import db, log, staff, transaction
 
 BLANK_ROWS = 2
@@ -43,22 +44,22 @@ class ExpectationForm(Form):
 
 class ScenarioForm(Form):
     name = StringField("Name", [InputRequired(), Length(max=200)])
-    answers = TextAreaField("Answers (JSON: question id → answer)", [InputRequired()])
     expectations = FieldList(FormField(ExpectationForm), min_entries=0)
 
 
-def _form_data(row: Scenario | None, answers: Any = None) -> dict[str, Any]:
+BLANK_EXPECTATION = {"kind": "shown", "plan": "", "n": None}
+
+
+def _form_data(row: Scenario | None) -> dict[str, Any]:
     expectations = (
         [dict(e) if isinstance(e, dict) else e for e in row.expectations] if row is not None else []
     )
-    blank = {"kind": "shown", "plan": "", "n": None}
     for e in expectations:
         if isinstance(e, dict) and e.get("kind") == "estimate_between":
             e.update(low=show_number(e.get("min")), high=show_number(e.get("max")))
     return {
         "name": row.name if row is not None else "",
-        "answers": to_json_text(row.answers if row is not None else (answers or {})),
-        "expectations": expectations + [blank] * BLANK_ROWS,
+        "expectations": expectations + [BLANK_EXPECTATION] * BLANK_ROWS,
     }
 
 
@@ -72,17 +73,18 @@ def _bounds(entry: ExpectationForm, item: dict[str, Any]) -> None:
     item["min"], item["max"] = values
 
 
-def _read(form: ScenarioForm) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    errors: list[str] = []
-    answers = parse_json_field(form.answers.data, errors)
-    if not errors and not isinstance(answers, dict):
-        errors.append('Answers must be a JSON object of question id → answer, like {"questionId": 30}')
-    form.answers.errors = [*form.answers.errors, *errors]
+def _expectations(form: ScenarioForm, plan_ids: set[str]) -> list[dict[str, Any]]:
+    """The expectations with a plan; a plan the draft does not have is refused next to its row."""
     expectations: list[dict[str, Any]] = []
     for entry in form.expectations.entries:
         plan = (entry.form.plan.data or "").strip()
         if not plan:
             continue
+        if plan not in plan_ids:
+            entry.form.plan.errors = [
+                *entry.form.plan.errors,
+                f"There is no plan with the id “{plan}” in the draft: pick one from the list",
+            ]
         item: dict[str, Any] = {"kind": entry.form.kind.data, "plan": plan}
         if entry.form.kind.data == "in_top":
             if entry.form.n.data is None:
@@ -91,7 +93,7 @@ def _read(form: ScenarioForm) -> tuple[dict[str, Any] | None, list[dict[str, Any
         elif entry.form.kind.data == "estimate_between":
             _bounds(entry.form, item)
         expectations.append(item)
-    return (answers if not errors else None), expectations
+    return expectations
 
 
 @bp.route("/scenarios")
@@ -116,14 +118,23 @@ async def scenarios_page() -> ResponseReturnValue:
     )
 
 
-async def _plans() -> list[tuple[str, str]]:
-    """(id, name) of the draft's plans: the expectations' plan inputs offer them."""
-    state = await drafts.current(db())
+def _plans(state: drafts.DraftState) -> list[tuple[str, str]]:
+    """(id, name) of the draft's plans: the expectations pick from them."""
     return [
         (str(p["id"]), str(p.get("name") or p["id"]))
         for p in state.items("plans")
         if isinstance(p, dict) and isinstance(p.get("id"), str)
     ]
+
+
+async def _questionnaire(state: drafts.DraftState) -> Catalogue | None:
+    """The catalogue whose questions the answer rows offer: the draft's, else the live version's."""
+    for bundle in (state.bundle, (await drafts.live_bundle(db()))[1]):
+        try:
+            return load_catalogue(bundle) if bundle is not None else None
+        except CatalogueInvalid:
+            continue
+    return None
 
 
 @bp.route("/scenarios/new", methods=["GET", "POST"])
@@ -138,27 +149,62 @@ async def scenario_edit(scenario_id: int) -> ResponseReturnValue:
     return await _edit(scenario_id)
 
 
+async def _page(
+    form: ScenarioForm,
+    rows: list[AnswerRow],
+    row: Scenario | None,
+    state: drafts.DraftState,
+    catalogue: Catalogue | None,
+) -> str:
+    return await render_template(
+        "admin/scenario.html",
+        form=form,
+        rows=rows,
+        row=row,
+        plans=_plans(state),
+        catalogue=catalogue,
+        questions=catalogue.question_by_id if catalogue is not None else {},
+        accepts=answer_fields.accepts,
+        title="Scenario",
+    )
+
+
 async def _edit(scenario_id: int | None) -> ResponseReturnValue:
     row: Scenario | None = None
+    session = db()
     if scenario_id is not None:
-        session = db()
         row = await session.get(Scenario, scenario_id)
         if row is None:
             abort(404)
+    state = await drafts.current(session)
+    catalogue = await _questionnaire(state)
     if request.method == "GET":
-        prefill = parse_json_field(request.args.get("answers"), [], required=False)
-        form = ScenarioForm(data=_form_data(row, prefill if isinstance(prefill, dict) else None))
-        return await render_template(
-            "admin/scenario.html", form=form, row=row, plans=await _plans(), title="Scenario"
+        stored = (
+            row.answers
+            if row is not None
+            else parse_json_field(request.args.get("answers"), [], required=False)
         )
-    form = ScenarioForm(await request.form)
+        prefill: dict[str, Any] = stored if isinstance(stored, dict) else {}
+        rows = [*scenario_answers.from_answers(prefill, catalogue), AnswerRow()]
+        return await _page(ScenarioForm(data=_form_data(row)), rows, row, state, catalogue)
+    posted = await request.form
+    form = ScenarioForm(posted)
+    rows = scenario_answers.read_rows(posted)
+    action = posted.get("rows", "")
+    if action:  # a button that changes the form only: nothing is checked or saved
+        rows = scenario_answers.apply(rows, action)
+        scenario_answers.refresh(rows)
+        if action == "add-expectation":
+            form.expectations.append_entry(BLANK_EXPECTATION)
+        return await _page(form, rows, row, state, catalogue)
     ok = form.validate()
-    answers, expectations = _read(form)
-    bad_rows = any(e.form.n.errors or e.form.high.errors for e in form.expectations.entries)
+    answers = scenario_answers.read(rows, catalogue) if catalogue is not None else None
+    expectations = _expectations(form, {pid for pid, _ in _plans(state)})
+    bad_rows = any(
+        e.form.plan.errors or e.form.n.errors or e.form.high.errors for e in form.expectations.entries
+    )
     if not ok or answers is None or bad_rows:
-        return await render_template(
-            "admin/scenario.html", form=form, row=row, plans=await _plans(), title="Scenario"
-        ), 400
+        return await _page(form, rows, row, state, catalogue), 400
     async with transaction() as session:
         before = None
         target = await session.get(Scenario, scenario_id) if scenario_id is not None else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 import pytest
@@ -15,6 +14,7 @@ from service.runtime import get_runtime
 from tests.admin.conftest import Browser
 from tests.admin.test_drafts import plan_form, rule_form
 from tests.admin.test_publish import versions
+from tests.admin.test_scenario_answers import answer_rows
 
 
 async def test_audit_log_lists_filters_and_shows_before_after(app: Quart, editor: Browser) -> None:
@@ -110,7 +110,7 @@ async def add_scenario(
 ) -> int:
     form = {
         "name": name,
-        "answers": json.dumps(answers),
+        **answer_rows(answers),
         "expectations-0-plan": plan,
         "expectations-0-kind": kind,
         "expectations-0-n": n,
@@ -158,13 +158,16 @@ async def test_scenarios_pass_fail_and_block_publishing(app: Quart, publisher: B
 
 
 async def test_scenario_form_errors_keep_input(app: Quart, editor: Browser) -> None:
-    response = await editor.post(
-        "/admin/scenarios/new",
-        {"name": "Broken", "answers": "{bad", "expectations-0-plan": "x", "expectations-0-kind": "in_top"},
-    )
+    form = {
+        "name": "Broken",
+        **answer_rows({"budget": "lots"}),
+        "expectations-0-plan": "basic-5",
+        "expectations-0-kind": "in_top",
+    }
+    response = await editor.post("/admin/scenarios/new", form)
     assert response.status_code == 400
     page = await response.get_data(as_text=True)
-    assert "Not valid JSON" in page and "{bad" in page and "Say how many top plans" in page
+    assert "“lots” is not a number" in page and 'value="lots"' in page and "Say how many top plans" in page
 
 
 async def test_impact_preview_counts_changed_top_plans(app: Quart, editor: Browser) -> None:

@@ -131,3 +131,10 @@ def test_scenario_without_javascript_and_from_the_simulator(server: ServerProces
     row = page.locator("tr", has_text="No script").inner_text()
     assert "plan bluejay-mini-2 is shown" in row
     context.close()
+
+    # At 360 px the page never scrolls sideways (the rows' table scrolls inside itself if it must).
+    narrow = person(chromium, url, PEOPLE[1], width=360)
+    narrow.goto(f"{url}/admin/scenarios/1")
+    wide = narrow.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    narrow.screenshot(path=str(ARTIFACTS / "admin-scenario-360.png"), full_page=True)
+    assert wide <= 0, wide

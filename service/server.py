@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
@@ -51,6 +52,35 @@ def _env(name: str) -> str:
     return next((v for k, v in os.environ.items() if k.upper() == name and v), "")
 
 
+#: Linux's default fs.nr_open, the most a process may open when its hard limit says "unlimited".
+NR_OPEN_DEFAULT = 1_048_576
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Lift the soft open-files limit (RLIMIT_NOFILE) to the hard one; (before, after), logged.
+
+    Every WebSocket is a file descriptor: the common soft default of 1024 refuses connections
+    (``accept`` fails with EMFILE) long before memory or CPU run out. Raising the soft limit up to
+    the hard one needs no privilege; a hard limit above it is the operator's (systemd's
+    ``LimitNOFILE``, ``ulimit -Hn``; docs/deploy.md).
+    """
+    log = logging.getLogger(__name__)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard or soft == resource.RLIM_INFINITY:
+        log.info("open-files limit %s (already the hard limit)", soft)
+        return soft, soft
+    # An unlimited hard limit is not a valid soft one for files: the kernel's own cap (nr_open).
+    wanted = hard if hard != resource.RLIM_INFINITY else NR_OPEN_DEFAULT
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("open-files limit stays %s: raising it to %s failed (%s)", soft, wanted, exc)
+        return soft, soft
+    after = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    log.info("open-files limit raised from %s to %s (the hard limit)", soft, after)
+    return soft, after
+
+
 #: Runs once before the server starts (migrations, demo data) and returns lines to print for people.
 Prepare = Callable[[Settings, bool, str], Coroutine[Any, Any, list[str]]]
 
@@ -69,6 +99,7 @@ def serve(
     require_shared_secret(workers)
     settings = Settings.from_env()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _, open_files = raise_open_files_limit()  # inherited by --workers processes
     base = f"http://{host}:{port}"
     notes = asyncio.run(prepare(settings, demo, base))
     # Workers (and the reloaded app) must not race on migrations: they ran above.
@@ -83,6 +114,7 @@ def serve(
         # uses LISTEN/NOTIFY): see docs/service.md, "Several processes".
         os.environ["PLANWISE_SESSION_SYNC"] = "poll"
     print(f"Planwise serving on {base} (engine: {settings.rules_engine})")
+    print(f"  open-files limit   {open_files} (each connection is one)")
     print(f"  plan listing page  {base}/")
     print(f"  HTTP API docs      {base}/docs   (WebSocket: ws://{host}:{port}/ws)")
     for line in notes:

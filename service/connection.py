@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ CLOSE_TRY_AGAIN = 1013
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up."""
 
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = float(burst)
@@ -45,21 +48,6 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
-
-
-class Connection:
-    """A subscriber with a bounded outgoing queue; overflowing it marks a slow reader."""
-
-    def __init__(self, max_queue: int) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(max_queue)
-        self.last_update: OrderKey | None = None
-        self.overflowed = asyncio.Event()
-
-    def offer(self, data: bytes) -> None:
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
-            self.overflowed.set()
 
 
 class Closed(Exception):
@@ -77,7 +65,35 @@ Close = Callable[[int, str], Awaitable[None]]
 
 
 class WsSession:
-    """Runs one connection: reader (never blocks on work), processor, writer."""
+    """Runs one connection; it is also the connection's hub subscriber (``offer``, ``last_update``).
+
+    The handler's own task reads (it never blocks on work). A processor task exists only while
+    there are messages to handle (and during the opening), a writer task only while there are
+    frames to send: an idle connection has no task, queue or frame of its own beyond the
+    framework's (measured with ``bench/ws_idle_profile.py``). The outgoing queue is bounded by
+    ``PLANWISE_OUTGOING_QUEUE``: overflowing it marks a slow reader, closed with 1013.
+    """
+
+    __slots__ = (
+        "_arrival",
+        "_failure",
+        "_main",
+        "_opening",
+        "_outbox",
+        "_processor",
+        "_send",
+        "_writer",
+        "address",
+        "bucket",
+        "closed",
+        "default_token",
+        "inbox",
+        "last_update",
+        "planwise",
+        "session_id",
+        "settings",
+        "strikes",
+    )
 
     def __init__(
         self, planwise: Planwise, settings: Settings, token: str | None, address: str | None = None
@@ -86,34 +102,64 @@ class WsSession:
         self.settings = settings
         self.default_token = token
         self.address = address  # the client's, for the limit of new sessions per address
-        self.conn = Connection(settings.outgoing_queue)
         self.bucket = TokenBucket(settings.rate_per_second, settings.rate_burst)
-        self.inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(settings.rate_burst)
+        self.inbox: deque[str | bytes] | None = None  # messages waiting for the processor
         self.session_id: str | None = None
+        self.last_update: OrderKey | None = None  # the hub's, per subscriber
         self.strikes = 0
         self.closed = False  # set by release(): never subscribe again after it
+        self._outbox: deque[bytes] | None = None  # frames waiting for the writer
+        self._send: Send | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._processor: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._opening = True  # until the first message (or the hello timeout) has been handled
+        self._arrival: asyncio.Future[None] | None = None  # wakes the opening at the first message
+        self._failure: BaseException | None = None  # what stops the connection from another task
+
+    # -- the hub's subscriber ----------------------------------------------------------------
+
+    def offer(self, data: bytes) -> None:
+        """Queue a frame without blocking; a full queue closes the connection (slow reader)."""
+        if self.closed:
+            return
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = deque()
+        elif len(outbox) >= self.settings.outgoing_queue:
+            self._fail(Closed(CLOSE_TRY_AGAIN, "outgoing queue full"))
+            return
+        outbox.append(data)
+        if self._writer is None and self._send is not None:
+            self._writer = asyncio.get_running_loop().create_task(self._write(self._send))
+            self._writer.add_done_callback(self._task_done)
+
+    # -- running -------------------------------------------------------------------------------
 
     async def run(self, receive: Receive, send: Send, close: Close) -> None:
-        tasks = [
-            asyncio.create_task(self._read(receive)),
-            asyncio.create_task(self._process()),
-            asyncio.create_task(self._write(send)),
-            asyncio.create_task(self._watch_overflow()),
-        ]
+        self._send = send
+        main = self._main = asyncio.current_task()
+        assert main is not None
+        self._start_processor()  # the opening: waits for a hello up to PLANWISE_HELLO_TIMEOUT
         code, reason = 1000, ""
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                exc = None if task.cancelled() else task.exception()
-                if isinstance(exc, Closed):
-                    code, reason = exc.code, exc.reason
-                elif exc is not None:
-                    raise exc
+            try:
+                await self._read(receive)
+            except Closed as exc:
+                code, reason = exc.code, exc.reason
+            except asyncio.CancelledError:
+                failure = self._failure
+                if failure is None or main.uncancel() > 0:
+                    raise  # the framework's cancellation (the peer went away, or shutdown)
+                if not isinstance(failure, Closed):
+                    raise failure from None
+                code, reason = failure.code, failure.reason
         finally:
             # Before any await: the framework cancels this handler when the peer goes away, and a
             # second cancellation (a failed send, then the disconnect) would skip whatever comes
             # after an await here. Unsubscribing late leaked the connection and its queue forever.
             self.release()
+            tasks = [task for task in (self._processor, self._writer) if task is not None]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -127,55 +173,92 @@ class WsSession:
         """Leave the hub for good (synchronous, so safe first thing in any ``finally``; idempotent)."""
         self.closed = True
         if self.session_id is not None:
-            self.planwise.hub.unsubscribe(self.session_id, self.conn)
+            self.planwise.hub.unsubscribe(self.session_id, self)
+
+    def _fail(self, failure: BaseException) -> None:
+        """Stop the connection from another task (or a callback): the reader is cancelled."""
+        if self._failure is None and not self.closed:
+            self._failure = failure
+            # The reader itself checks ``_failure`` after its own offers; any other task cancels it.
+            if self._main is not None and asyncio.current_task() is not self._main:
+                self._main.cancel()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._fail(exc)
 
     async def _flush(self, send: Send) -> None:
         with contextlib.suppress(Exception):
-            while not self.conn.queue.empty():
-                await asyncio.wait_for(send(self.conn.queue.get_nowait()), 1.0)
-
-    async def _watch_overflow(self) -> None:
-        await self.conn.overflowed.wait()
-        raise Closed(CLOSE_TRY_AGAIN, "outgoing queue full")
+            while self._outbox:
+                await asyncio.wait_for(send(self._outbox.popleft()), 1.0)
 
     async def _write(self, send: Send) -> None:
-        while True:
+        """Send what is queued, then end: a writer exists only while there is something to send."""
+        outbox = self._outbox
+        while outbox:
             # No local name for the frame: an idle connection must not keep its last reply alive.
-            await send(await self.conn.queue.get())
+            await send(outbox.popleft())
+        self._outbox = None
+        self._writer = None
 
     async def _read(self, receive: Receive) -> None:
         """Take frames off the transport at once: size and rate are checked here, work is queued."""
         while True:
-            received = await receive()
-            # None: a frame the framework could not name (Quart turns an empty binary frame into
-            # None under servers that send both keys): a binary frame, answered as one.
-            data = b"" if received is None else received
-            if len(data) > self.settings.max_frame_bytes:
-                raise Closed(CLOSE_TOO_BIG, "frame too large")
-            if not self.bucket.take() or self.inbox.full():
-                self.strikes += 1
-                if self.strikes > self.settings.rate_strikes:
-                    self.conn.offer(error_frame(ProtocolError("rate_limited", "Too many messages; closing")))
-                    raise Closed(CLOSE_POLICY, "rate limit")
-                self.conn.offer(error_frame(ProtocolError("rate_limited", "Too many messages; slow down")))
-                continue
-            self.strikes = 0
-            self.inbox.put_nowait(data)
+            # No local name for the frame or the inbox: kept across the next receive, an idle
+            # connection would hold its last message (up to PLANWISE_MAX_FRAME_BYTES) for nothing.
+            self._take(await receive())
+
+    def _take(self, received: str | bytes | None) -> None:
+        # None: a frame the framework could not name (Quart turns an empty binary frame into
+        # None under servers that send both keys): a binary frame, answered as one.
+        data = b"" if received is None else received
+        if len(data) > self.settings.max_frame_bytes:
+            raise Closed(CLOSE_TOO_BIG, "frame too large")
+        waiting = len(self.inbox) if self.inbox is not None else 0
+        if not self.bucket.take() or waiting >= self.settings.rate_burst:
+            self.strikes += 1
+            if self.strikes > self.settings.rate_strikes:
+                self.offer(error_frame(ProtocolError("rate_limited", "Too many messages; closing")))
+                raise Closed(CLOSE_POLICY, "rate limit")
+            self.offer(error_frame(ProtocolError("rate_limited", "Too many messages; slow down")))
+            if isinstance(self._failure, Closed):
+                raise self._failure  # that error frame overflowed the outgoing queue
+            return
+        self.strikes = 0
+        if self.inbox is None:
+            self.inbox = deque()
+        self.inbox.append(data)
+        if self._arrival is not None and not self._arrival.done():
+            self._arrival.set_result(None)
+        if self._processor is None:
+            self._start_processor()
+
+    def _start_processor(self) -> None:
+        self._processor = asyncio.get_running_loop().create_task(self._process())
+        self._processor.add_done_callback(self._task_done)
 
     async def _process(self) -> None:
-        try:
-            first = await asyncio.wait_for(self.inbox.get(), self.settings.hello_timeout)
-        except TimeoutError:
-            first = None
-        message = self._parse(first) if first is not None else None
-        if not (isinstance(message, dict) and message.get("event") == "hello"):
-            await self._open(self.default_token, None, None)
-        if first is not None:
-            await self._handle(first, message)
-        while True:
-            data = await self.inbox.get()
-            if data is not None:
-                await self._handle(data, self._parse(data))
+        """Handle queued messages in order, then end; the first run is the opening sequence."""
+        if self._opening:
+            if not self.inbox:
+                self._arrival = asyncio.get_running_loop().create_future()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrival, self.settings.hello_timeout)
+                self._arrival = None
+            first = self.inbox.popleft() if self.inbox else None
+            message = self._parse(first) if first is not None else None
+            if not (isinstance(message, dict) and message.get("event") == "hello"):
+                await self._open(self.default_token, None, None)
+            if first is not None:
+                await self._handle(first, message)
+            self._opening = False
+        inbox = self.inbox
+        while inbox:
+            data = inbox.popleft()
+            await self._handle(data, self._parse(data))
+        if inbox is self.inbox:
+            self.inbox = None
+        self._processor = None
 
     @staticmethod
     def _parse(data: str | bytes) -> Any:
@@ -191,27 +274,25 @@ class WsSession:
         try:
             opened: Opened = await planwise.open(token, auth_token, self.address)
         except ProtocolError as exc:
-            self.conn.offer(error_frame(exc, reply_to))
+            self.offer(error_frame(exc, reply_to))
             if exc.code == "unauthorized":
                 raise Closed(CLOSE_POLICY, "unauthorized") from exc
             return
         if opened.token_error is not None:
-            self.conn.offer(error_frame(opened.token_error, reply_to))
+            self.offer(error_frame(opened.token_error, reply_to))
         if self.session_id is not None:
-            planwise.hub.unsubscribe(self.session_id, self.conn)
+            planwise.hub.unsubscribe(self.session_id, self)
         state = opened.state
         self.session_id = state.id
-        self.conn.last_update = None
+        self.last_update = None
         session = planwise.session_payload(state, opened.resumed)
-        self.conn.offer(
-            frame("session", {**session, "replyTo": reply_to} if reply_to is not None else session)
-        )
-        self.conn.offer(frame("questionnaire", planwise.questionnaire()))
+        self.offer(frame("session", {**session, "replyTo": reply_to} if reply_to is not None else session))
+        self.offer(frame("questionnaire", planwise.questionnaire()))
         if self.closed:  # released while opening (a cancellation swallowed somewhere below)
             return
-        planwise.hub.subscribe(state.id, self.conn)
+        planwise.hub.subscribe(state.id, self)
         update = await planwise.current_update(state)
-        planwise.hub.send_update_to(self.conn, update)
+        planwise.hub.send_update_to(self, update)
 
     async def _handle(self, data: str | bytes, message: Any) -> None:
         reply_to: Any = None
@@ -227,12 +308,12 @@ class WsSession:
         except Closed:
             raise
         except ProtocolError as exc:
-            self.conn.offer(error_frame(exc, reply_to))
+            self.offer(error_frame(exc, reply_to))
         except Exception:
             ref = uuid.uuid4().hex[:12]
             log.exception("internal error [%s] handling a WebSocket message", ref)
             error = ProtocolError("internal", f"Something went wrong on our side (reference {ref})")
-            self.conn.offer(error_frame(error, reply_to))
+            self.offer(error_frame(error, reply_to))
 
     async def _dispatch(self, data: str | bytes, message: Any, reply_to: Any) -> None:
         if isinstance(data, bytes):
@@ -249,20 +330,20 @@ class WsSession:
             await self._open(payload.get("token"), payload.get("authToken"), reply_to)
             return
         if event == "ping":
-            self.conn.offer(frame("pong", {"replyTo": reply_to} if reply_to is not None else {}))
+            self.offer(frame("pong", {"replyTo": reply_to} if reply_to is not None else {}))
             return
         if event not in ("userResponse", "reset", "selectPlan", "explainPlan"):
             raise ProtocolError("unknown_event", f"Unknown event '{event[:40]}'")
         state = await self._state()
         if event == "userResponse":
-            with replying(self.conn, reply_to):  # the update reaches this connection with replyTo
+            with replying(self, reply_to):  # the update reaches this connection with replyTo
                 await self.planwise.respond(state, payload)
         elif event == "reset":
-            with replying(self.conn, reply_to):
+            with replying(self, reply_to):
                 await self.planwise.reset(state)
         elif event == "explainPlan":
             explained = await self.planwise.explain(state, payload)
-            self.conn.offer(
+            self.offer(
                 frame(
                     "planExplanation",
                     {**explained, "replyTo": reply_to} if reply_to is not None else explained,
@@ -270,7 +351,7 @@ class WsSession:
             )
         else:
             saved, _ = await self.planwise.select(state, payload)
-            self.conn.offer(
+            self.offer(
                 frame("selectionSaved", {**saved, "replyTo": reply_to} if reply_to is not None else saved)
             )
 

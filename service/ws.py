@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from quart import Blueprint, abort, current_app, websocket
+from quart.wrappers import Websocket
 
 from .connection import WsSession
 from .origins import request_origin_allowed
@@ -21,12 +24,12 @@ async def ws() -> None:
     token = websocket.args.get("token") or websocket.cookies.get(SESSION_COOKIE)
     session = WsSession(get_runtime().planwise, settings, token, websocket.remote_addr)
     await websocket.accept()
+    # The concrete connection, not the context-bound proxy: frames are sent by a writer task that
+    # another connection's publish may start (service/connection.py), outside this handler's context.
+    this: Websocket = cast(Any, websocket)._get_current_object()
 
     async def send(data: bytes | str) -> None:
         # Every frame is a text frame (PROTOCOL.md); orjson gives UTF-8 bytes.
-        await websocket.send(data.decode() if isinstance(data, bytes) else data)
+        await this.send(data.decode() if isinstance(data, bytes) else data)
 
-    async def close(code: int, reason: str) -> None:
-        await websocket.close(code, reason)
-
-    await session.run(websocket.receive, send, close)
+    await session.run(this.receive, send, this.close)

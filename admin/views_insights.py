@@ -9,7 +9,7 @@ from .blueprint import bp
 from .insights import BadFilter, Filter, Report, report, to_csv, versions
 from .insights_charts import Row, bar_chart
 from .roles import requires
-from .web import db
+from .web import db, runtime
 
 
 def _percent(share: float | None) -> str:
@@ -57,9 +57,15 @@ def charts(rep: Report, key: str) -> dict[str, object]:
     }
 
 
+async def _caught_up() -> None:
+    """Fold the events not in the rollup yet (the background job does it every 30 s)."""
+    await runtime().planwise.events.rollup.catch_up()
+
+
 @bp.route("/insights")
 @requires("viewer")
 async def insights() -> ResponseReturnValue:
+    await _caught_up()
     session = db()
     error = ""
     try:
@@ -85,6 +91,7 @@ async def _export_report() -> Report | Response:
         flt = Filter.read(request.args)
     except BadFilter as exc:
         return Response(str(exc) + "\n", 400, mimetype="text/plain")
+    await _caught_up()
     return await report(db(), flt, flt.version)
 
 

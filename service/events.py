@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .background import Background, every
 from .db.models import SessionEvent, utcnow
+from .event_rollup import EventRollup, retention_start
 from .live import LoadedVersion
 from .update import Update
 
@@ -64,6 +64,7 @@ class Events:
         self.retention_days = retention_days
         self.enabled = retention_days > 0
         self._purging = Background("planwise-event-purge")
+        self.rollup = EventRollup(engine, retention_days)  # Insights' rollup (service/event_rollup.py)
 
     def opened(self, kind: str, version: int, revision: int, visible: Collection[str]) -> Event | None:
         """``start`` or ``resume``, with the questions visible at that moment."""
@@ -107,13 +108,16 @@ class Events:
     def start(self) -> None:
         if self.enabled:
             self._purging.start(every(PURGE_INTERVAL, self.purge, "purge old session events"))
+        self.rollup.start()  # with recording off too: the events recorded before are still folded
 
     async def stop(self) -> None:
         await self._purging.stop()
+        await self.rollup.stop()
 
     async def purge(self) -> int:
-        """Delete events older than the retention period, in short chunks; returns how many."""
-        cutoff = utcnow() - timedelta(days=self.retention_days)
+        """Delete the events of UTC days older than the retention period (in short chunks) and their
+        rollup rows; returns how many events."""
+        cutoff = retention_start(self.retention_days)
         oldest = select(SessionEvent.id).where(SessionEvent.at < cutoff).limit(PURGE_CHUNK)
         total = 0
         while True:
@@ -125,6 +129,7 @@ class Events:
             if len(ids) < PURGE_CHUNK:
                 break
             await asyncio.sleep(0)
+        await self.rollup.purge(cutoff)
         if total:
             log.info("purged %d session events older than %d days", total, self.retention_days)
         return total

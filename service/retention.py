@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .background import Background, every
-from .db.models import EnrichmentPush, PlanSession, Selection, SessionEvent, utcnow
+from .db.models import EnrichmentPush, EventRollup, PlanSession, Selection, SessionEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def _erase(conn: AsyncConnection, ids: list[str]) -> Erased:
     """Delete these sessions with everything that belongs to them (one transaction)."""
     if not ids:
         return Erased()
-    for table in (SessionEvent, EnrichmentPush):
+    for table in (SessionEvent, EventRollup, EnrichmentPush):  # Insights' rows go with the events
         await conn.execute(delete(table).where(table.session_id.in_(ids)))
     chosen = await conn.execute(delete(Selection).where(Selection.session_id.in_(ids)))
     gone = await conn.execute(delete(PlanSession).where(PlanSession.id.in_(ids)))

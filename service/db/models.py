@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -95,6 +105,47 @@ class SessionEvent(Base):
         Index("ix_session_events_version_at", "version", "at"),
         Index("ix_session_events_session", "session_id", "id"),
     )
+
+
+class EventRollup(Base):
+    """What one session did on one UTC day in one catalogue version: its events folded (Insights).
+
+    Filled in the background from ``session_events`` (service/event_rollup.py), never on the hot
+    path; deleted with the session's events (purge, erasure, retention). ``sets`` is a little-endian
+    uint32 array; its ids are numbers of ``event_rollup_items``.
+    """
+
+    __tablename__ = "event_rollup"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    selected: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the plan chosen last
+    # Answer changes, of them leaving no plan, the last answer's and selection's event ids, then
+    # the last answer's question ids, each selection's rank (0: not shown), the ids shown,
+    # answered, fired, in the first three (service/event_rollup.py: pack).
+    sets: Mapped[bytes] = mapped_column(LargeBinary)
+    zero_answers: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON [[answers, n], ...]
+
+    __table_args__ = (Index("ix_event_rollup_session", "session_id"),)
+
+
+class EventRollupItem(Base):
+    """The ids of questions, rules and plans named in the rollup's sets (one number per id text)."""
+
+    __tablename__ = "event_rollup_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class EventRollupState(Base):
+    """One row: the highest ``session_events.id`` folded into the rollup."""
+
+    __tablename__ = "event_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    watermark: Mapped[int] = mapped_column(BigInteger)
 
 
 class Draft(Base):

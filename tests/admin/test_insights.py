@@ -15,8 +15,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 from quart import Quart
+from sqlalchemy import delete, select, update
 
 from service.catalogues import publish
+from service.db.models import EventRollup, EventRollupState, SessionEvent
 from service.runtime import get_runtime
 from tests.admin.conftest import EXAMPLE, Browser
 from tests.service.test_events import EXPECTED, WS, drive_known_sessions
@@ -208,3 +210,29 @@ async def test_bad_filters_are_refused_with_the_reason(app: Quart, viewer: Brows
 async def test_the_insights_need_a_signed_in_viewer(app: Quart, browser: Browser) -> None:
     response = await browser.get("/admin/insights/export.json")
     assert response.status_code in (302, 401)
+
+
+async def test_a_session_over_two_days_counts_once_over_both(app: Quart, viewer: Browser) -> None:
+    """A started and first answered yesterday (its events moved back a day), then answered today:
+    the export over both days has the same numbers as before; each day alone counts A once."""
+    ids = await drive_known_sessions(app)
+    await viewer.get("/admin/insights/export.json")  # folded into the rollup as they are
+    async with get_runtime(app).sessions() as db, db.begin():
+        query = select(SessionEvent).where(SessionEvent.session_id == ids["A"]).order_by(SessionEvent.id)
+        for event in list((await db.execute(query.limit(2))).scalars()):
+            event.at -= timedelta(days=1)
+        await db.execute(delete(EventRollup))  # the rollup is rebuilt from the moved events
+        await db.execute(update(EventRollupState).values(watermark=0))
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    both = await (await viewer.get(f"/admin/insights/export.json?from={yesterday}&to={TODAY}")).get_json()
+    assert both == EXPECTED
+    before = await (
+        await viewer.get(f"/admin/insights/export.json?from={yesterday}&to={yesterday}")
+    ).get_json()
+    assert (before["sessions"], before["answerChanges"]) == (1, 1)  # A's start and first answer
+    assert {q["id"]: q["lastAnswered"] for q in before["questions"]}["dataUsage"] == 1
+    today = await (await viewer.get(f"/admin/insights/export.json?from={TODAY}&to={TODAY}")).get_json()
+    assert (today["sessions"], today["answerChanges"]) == (4, 8)
+    assert {q["id"]: q["lastAnswered"] for q in today["questions"]} == {
+        q["id"]: q["lastAnswered"] for q in EXPECTED["questions"]
+    }

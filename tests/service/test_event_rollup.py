@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from planwise.app import create_app
 from service.db.models import EventRollup, EventRollupState, PlanSession, SessionEvent, utcnow
 from service.event_rollup import EventRollup as Rollup
+from service.event_rollup import event_query, fold_events
 from service.event_stats import Period, Stats, stats
 from service.retention import forget, purge_idle_sessions
 from service.runtime import get_runtime
@@ -233,3 +234,16 @@ async def test_rollup_rows_go_with_their_events(app: Quart) -> None:
     assert (await purge_idle_sessions(runtime.db, 30)).sessions == 1
     assert {s for _, _, s in await _rows(app)} == {ids["B"], ids["C"], "kept"}
     assert (await _stats(app, _days(0, 0))).sessions == 2
+
+
+async def test_a_session_erased_while_its_events_are_folded_leaves_no_row(app: Quart) -> None:
+    """The events are read, the session is erased, then the chunk is written: no row of it stays."""
+    ids = await drive_known_sessions(app)
+    runtime = get_runtime(app)
+    async with runtime.db.connect() as conn:
+        chunk = (await conn.execute(event_query())).all()
+    async with runtime.sessions() as db, db.begin():
+        await forget(await db.connection(), session_id=ids["B"])
+    async with runtime.db.begin() as conn:
+        await runtime.planwise.events.rollup._write(conn, fold_events(chunk))
+    assert {s for _, _, s in await _rows(app)} == {ids["A"], ids["C"], ids["D"]}

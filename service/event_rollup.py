@@ -14,7 +14,8 @@ a report reads four columns per row; ids are numbers from ``event_rollup_items``
 :class:`EventRollup` folds events above the watermark (``event_rollup_state``) in short chunked
 transactions: every :data:`INTERVAL` seconds in the background, and on demand before a report. A
 chunk's transaction first moves the watermark from the value it read (conditional): two processes
-never fold the same events; the loser reads again. On PostgreSQL, ids are taken from a sequence
+never fold the same events; the loser leaves the rest to the other (a report reads what is not
+folded yet from the events). On PostgreSQL, ids are taken from a sequence
 before commit, so a lower id can become visible after a higher one: only events older than
 :data:`PG_LAG` seconds are folded there (reports add the newer ones from the events themselves).
 Rows of days older than the event retention, and of erased sessions, are deleted with their events.
@@ -289,9 +290,8 @@ class EventRollup:
             while True:
                 try:
                     done, watermark = await self._chunk()
-                except _Moved:
-                    await asyncio.sleep(0)
-                    continue
+                except _Moved:  # another process is folding right now: it carries on
+                    return total
                 total += done
                 if done == 0 or watermark >= newest:
                     return total

@@ -304,7 +304,7 @@ class EventRollup:
                 await conn.execute(event_query().where(E.id > watermark).order_by(E.id).limit(self.chunk))
             ).all()
         if self.lag:
-            rows = _settled(rows, utcnow() - timedelta(seconds=self.lag))
+            rows = _settled(rows, self.lag, utcnow())
         if not rows:
             return 0, watermark
         moved_to = rows[-1].id
@@ -375,9 +375,12 @@ class EventRollup:
         return gone.rowcount or 0
 
 
-def _settled(rows: Sequence[Any], cutoff: datetime) -> list[Any]:
-    """The leading events older than ``cutoff`` (a newer one stops the chunk: ids stay in order)."""
+def _settled(rows: Sequence[Any], lag: float, now: datetime) -> list[Any]:
+    """The leading events at least ``lag`` seconds old (a newer one stops the chunk: ids stay in
+    order). An event stamped well in the future (a clock out of step) does not stop it: waiting for
+    its time could hold the rollup back for as long."""
+    cutoff, future = now - timedelta(seconds=lag), now + timedelta(seconds=lag)
     for n, row in enumerate(rows):
-        if row.at > cutoff:
+        if cutoff < row.at <= future:
             return list(rows[:n])
     return list(rows)

@@ -248,3 +248,21 @@ async def test_a_session_erased_while_its_events_are_folded_leaves_no_row(app: Q
     async with runtime.db.begin() as conn:
         await runtime.planwise.events.rollup._write(conn, fold_events(chunk))
     assert {s for _, _, s in await _rows(app)} == {ids["A"], ids["C"], ids["D"]}
+
+
+async def test_with_a_lag_the_newest_events_wait_but_a_future_stamp_does_not_hold_them_back(
+    app: Quart,
+) -> None:
+    """PostgreSQL's rule (events younger than the lag wait: lower ids may still be committing), here
+    on both databases; an event stamped days ahead (a clock out of step) is folded all the same."""
+    rollup = Rollup(get_runtime(app).db, 90, lag=30)
+    opened = {"kind": "start", "data": {"visible": ["budget"]}}
+    await _add_events(app, "ahead", utcnow() + timedelta(days=2), opened)
+    await _add_events(app, "earlier", utcnow() - timedelta(hours=1), opened)
+    await rollup.catch_up()
+    assert {s for _, _, s in await _rows(app)} == {"ahead", "earlier"}
+    await _add_events(app, "now", utcnow(), opened)
+    await _add_events(app, "after", utcnow() - timedelta(hours=1), opened)  # a higher id, older stamp
+    await rollup.catch_up()
+    assert {s for _, _, s in await _rows(app)} == {"ahead", "earlier"}  # both wait behind "now"
+    assert (await _stats(app, _days(-1, 2))).sessions == 4  # read from the events meanwhile

@@ -28,6 +28,7 @@ import orjson
 from wsload.config import RATE_BURST, RATE_PER_SECOND, code_revision, raise_nofile
 from wsload.orchestrator import Bench
 from wsload.report import TARGETS, summary, table, verdict
+from wsload.scale import TARGETS_10, scale_summary
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,12 +39,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n1000-both", action="store_true", help="also run the paced N=1000 on reference")
     parser.add_argument("--py-spy", metavar="DIR", help="also py-spy the server during an extra N=100 run")
     parser.add_argument("--no-socketio", action="store_true", help="skip the Socket.IO phase (issue 9)")
+    parser.add_argument("--big-procs", type=int, default=4, help="client processes for the 10,000 phase")
+    parser.add_argument("--no-huge", action="store_true", help="skip the 10,000-connection phase")
+    parser.add_argument("--n-idle", type=int, dest="n_idle_wanted", help="idle connections (2000; quick 500)")
+    parser.add_argument(
+        "--engines-5000", default="reference", help="engines for the 1000x5000 phase ('' skips it)"
+    )
     args = parser.parse_args(argv)
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    args.engines_5000 = [e.strip() for e in args.engines_5000.split(",") if e.strip()]
     if args.quick:
         args.warmup, args.d_n1, args.d_n100, args.n_big, args.d_big = 0.5, 2.0, 3.0, 200, 10.0
+        args.n_idle, args.n_huge, args.d_huge, args.d_5000 = 500, 2000, 10.0, 4.0
     else:
         args.warmup, args.d_n1, args.d_n100, args.n_big, args.d_big = 1.0, 8.0, 12.0, 1000, 40.0
+        args.n_idle, args.n_huge, args.d_huge, args.d_5000 = 2000, 10_000, 30.0, 12.0
+    if args.no_huge:
+        args.n_huge = 0
+    if args.n_idle_wanted:
+        args.n_idle = args.n_idle_wanted
     return args
 
 
@@ -69,12 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(args, workdir)
         bench.scenario()
         result = summary(bench.phases, bench.idle, args, bench.code)
+        result.update(scale_summary(bench.phases, bench.idle, args))
+        result["targets_met_issue10"] = {
+            k: verdict(result.get(k), op, lim)[0] for k, _, op, lim in TARGETS_10
+        }
         print("\n" + table(bench.phases, bench.idle))
-        print("\ntargets (issue 3):")
-        for key, text, op, limit in TARGETS:
-            met, detail = verdict(result.get(key), op, limit)
-            label = {True: "met   ", False: "MISSED", None: "n/a   "}[met]
-            print(f"  {label} {text}: {detail}")
+        for title, targets in (("issue 3", TARGETS), ("issue 10", TARGETS_10)):
+            print(f"\ntargets ({title}):")
+            for key, text, op, limit in targets:
+                met, detail = verdict(result.get(key), op, limit)
+                label = {True: "met   ", False: "MISSED", None: "n/a   "}[met]
+                print(f"  {label} {text}: {detail}")
         for engine, sio in bench.socketio.items():
             print(
                 f"  Socket.IO ({engine}): p50 at N=1 {sio['p50_ratio_n1']:.2f}x /ws (<= 1.5x), "

@@ -32,6 +32,7 @@ class Conn:
     ws: ClientConnection
     journey: Journey
     revision: int = 0
+    reply_size: int = 0  # bytes of the last reply frame
 
 
 @dataclass
@@ -42,6 +43,7 @@ class RunStats:
     late: int = 0
     states: int = 0
     repeats: int = 0
+    reply_bytes: int = 0  # the frames answering the messages counted in the window
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -209,6 +211,7 @@ class ClientWorker:
             "late": stats.late,
             "states": stats.states,
             "repeats": stats.repeats,
+            "reply_bytes": stats.reply_bytes,
         }
 
     async def _answer(self, conn: Conn, ident: str, stats: RunStats, t_start: float, t_end: float) -> bool:
@@ -235,6 +238,7 @@ class ClientWorker:
         if got is not None and t_start <= got < t_end:
             stats.done += 1
             stats.latencies.append((got - sent) * 1000.0)
+            stats.reply_bytes += conn.reply_size
         return True
 
     async def _reply(self, conn: Conn, message: str, ident: str, stats: RunStats) -> float | None:
@@ -245,6 +249,7 @@ class ClientWorker:
             arrived = time.perf_counter()
             if self.kind == "echo":
                 if data == expected:
+                    conn.reply_size = len(data)
                     return arrived
                 continue
             assert isinstance(data, bytes)
@@ -264,6 +269,7 @@ class ClientWorker:
                 stats.error("unexpected_update")
                 conn.revision = payload["revision"]
             conn.journey.hidden = {q["id"] for q in payload["questions"] if not q["visible"]}
+            conn.reply_size = len(data)
             return arrived
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from .client import Clients
 from .config import HOST, RATE_BURST, RATE_PER_SECOND, REPLY_TIMEOUT, ROOT, code_revision
 from .report import Phase, describe
+from .scale import huge_round, plans5000_round, write_bundle
 from .servers import Server, free_port, system_cpu
 from .socketio_phase import describe_socketio, run_socketio_phase
 
@@ -27,7 +28,7 @@ class Bench:
         self.workdir = workdir
         self.phases: list[Phase] = []
         self.idle: dict[str, float] = {}
-        self.clients = Clients(args.client_procs)
+        self.clients = Clients(max(args.client_procs, args.big_procs))
         self.servers: list[Server] = []
         self._open_shares = 1
         self.code = code_revision()
@@ -44,13 +45,14 @@ class Bench:
         cmd = [sys.executable, str(ROOT / "bench" / "echo_server.py"), "--port", str(port)]
         return self._start("echo", cmd, dict(os.environ))
 
-    def start_planwise(self, engine: str) -> Server:
+    def start_planwise(self, engine: str, bundle: Path | None = None, name: str | None = None) -> Server:
+        """``planwise serve --demo`` (the demo, or ``bundle``) with the bench instruments (hooked.py)."""
         code = code_revision()
         if code != self.code:  # the tree changed under the run: say so, the numbers may not compare
             self.log(f"[{engine}] NOTE: code is now {code} (run started at {self.code})")
             self.code = f"{self.code} -> {code}"
         port = free_port()
-        db = self.workdir / f"planwise-{engine}.db"
+        db = self.workdir / f"planwise-{name or engine}.db"  # fresh: the bundle loads into an empty one
         env = {k: v for k, v in os.environ.items() if not k.startswith("PLANWISE_")}
         env.update(
             PLANWISE_DATABASE_URL=f"sqlite+aiosqlite:///{db}",
@@ -59,10 +61,13 @@ class Bench:
             PLANWISE_RATE_PER_SECOND=str(RATE_PER_SECOND),
             PLANWISE_RATE_BURST=str(RATE_BURST),
         )
-        script = Path(sys.executable).parent / "planwise"
-        base = [str(script)] if script.exists() else [sys.executable, "-m", "planwise"]
-        cmd = [*base, "serve", "--host", HOST, "--port", str(port), "--demo"]
-        return self._start(engine, cmd, env)
+        if bundle is not None:
+            env["PLANWISE_DEMO_BUNDLE"] = str(bundle)
+        # bench_server.py runs service.server.serve (what `planwise serve` runs) on the same app,
+        # plus the bench-only instruments: exact server time per answer, GC pauses, a loop ticker.
+        hooked = ROOT / "bench" / "bench_server.py"
+        cmd = [sys.executable, str(hooked), HOST, str(port), "info", "--demo", "--port", str(port)]
+        return self._start(name or engine, cmd, env)
 
     def _start(self, name: str, cmd: list[str], env: dict[str, str]) -> Server:
         server = Server(name, cmd, env, self.workdir)
@@ -78,17 +83,17 @@ class Bench:
 
     # client commands
 
-    def split(self, n: int) -> list[int]:
-        k = min(len(self.clients.pipes), n)
+    def split(self, n: int, procs: int | None = None) -> list[int]:
+        k = min(procs or self.args.client_procs, len(self.clients.pipes), n)
         return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
-    def open(self, server: Server, n: int) -> dict[str, int]:
+    def open(self, server: Server, n: int, procs: int | None = None, timeout: float = 120) -> dict[str, int]:
         kind = "echo" if server.name == "echo" else "planwise"
-        shares, first, commands = self.split(n), 0, []
+        shares, first, commands = self.split(n, procs), 0, []
         for share in shares:
             commands.append({"op": "open", "url": server.url, "count": share, "kind": kind, "first": first})
             first += share
-        replies = self.clients.call(commands, timeout=120)
+        replies = self.clients.call(commands, timeout=timeout)
         errors: dict[str, int] = {}
         for reply in replies:
             for key, value in reply["errors"].items():
@@ -128,8 +133,10 @@ class Bench:
             pipe.send(command)
         time.sleep(max(0.0, start_at + warmup - time.time()))
         s0, c0, a0, w0 = server.cpu(), self.clients.cpu(), system_cpu(), time.perf_counter()
+        server.bench_stats(reset=True)
         time.sleep(max(0.0, start_at + warmup + duration - time.time()))
         s1, c1, a1, w1 = server.cpu(), self.clients.cpu(), system_cpu(), time.perf_counter()
+        inside = server.bench_stats(reset=True) or {}
         replies = []
         for pipe in self.clients.pipes[:count]:
             if not pipe.poll(REPLY_TIMEOUT + 30):
@@ -159,6 +166,11 @@ class Bench:
             sum(r["late"] for r in replies),
             sum(r["repeats"] for r in replies) / states if states else None,
             self.round,
+            sorted(inside.get("update_ms", [])),
+            inside.get("gc_pauses_ms", []),
+            inside.get("loop_stall_max_ms") if inside.get("ticks") else None,
+            sum(r["reply_bytes"] for r in replies),
+            os.getloadavg()[0],
         )
         if record:
             self.phases.append(phase)
@@ -190,7 +202,7 @@ class Bench:
         self.open(echo, 1)
         self.run(echo, "warmup", 1, a.warmup, 0.2, record=False)
         self.close()
-        self.idle_memory(echo, a.n_big, 1.0)
+        self.idle_memory(echo, a.n_idle, 1.0)
         self.close()
         for engine in a.engines:
             server = self.start_planwise(engine)
@@ -199,6 +211,10 @@ class Bench:
             finally:
                 self.stop(server)
         self.stop(echo)
+        if a.engines_5000:
+            bundle = write_bundle(self.workdir)
+            for engine in a.engines_5000:
+                plans5000_round(self, engine, bundle)
 
     def planwise_round(self, server: Server, echo: Server, engine: str) -> None:
         a = self.args
@@ -206,11 +222,15 @@ class Bench:
         self.open(server, 1)
         self.run(server, "warmup", 1, a.warmup * 2, 0.2, record=False)
         self.close()
-        errors = self.idle_memory(server, a.n_big, 2.0)
+        self.idle_memory(server, a.n_idle, 2.0)
+        self.close()
         if engine == "durable" or a.n1000_both:
+            errors = self.open(server, a.n_big)
             name = f"N={a.n_big} paced 0.2/s"
             self.run(server, name, a.n_big, a.d_big, 2.0, period=5.0, open_errors=errors)
-        self.close()
+            self.close()
+        if a.n_huge:
+            huge_round(self, echo, server, engine)
         for n, duration in ((1, a.d_n1), (100, a.d_n100)):
             self.open(echo, n)
             self.run(echo, f"N={n} closed loop", n, duration, a.warmup)

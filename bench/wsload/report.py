@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import RATE_BURST, RATE_PER_SECOND
@@ -37,6 +37,17 @@ class Phase:
     late: int = 0
     repeat_share: float | None = None
     round: str = ""
+    # From the hooked server (bench/wsload/hooked.py), the window's: userResponse -> its rules update
+    # (sorted, ms), garbage-collection pauses (ms), the longest event-loop stall (when the ticker ran).
+    server_ms: list[float] = field(default_factory=list)
+    gc_ms: list[float] = field(default_factory=list)
+    stall_max_ms: float | None = None
+    reply_bytes: int = 0  # bytes of the reply frames counted in the window
+    load: float = 0.0  # 1-minute load average at the end of the phase
+
+    @property
+    def server_pct(self) -> dict[str, float]:
+        return {f"p{p}": percentile(self.server_ms, p) for p in (50, 99)}
 
     @property
     def rate(self) -> float:
@@ -72,6 +83,15 @@ def describe(ph: Phase) -> str:
         f"({ph.server_cpu / ph.seconds:.0%} core), client "
         f"{ph.client_cpu / ph.seconds:.0%} core, other {ph.other_cpu / ph.seconds:.0%}, "
         f"errors {ph.errors or 0}{repeat}{f', client late {ph.late}' if ph.late else ''}"
+        + (
+            f"; server time p50 {percentile(ph.server_ms, 50):.2f} p99 {percentile(ph.server_ms, 99):.2f} ms"
+            if ph.server_ms
+            else ""
+        )
+        + (f", gc pauses {len(ph.gc_ms)} (max {max(ph.gc_ms):.0f} ms)" if ph.gc_ms else "")
+        + (f", loop stall max {ph.stall_max_ms:.1f} ms" if ph.stall_max_ms is not None else "")
+        + (f", {ph.reply_bytes / ph.done:.0f} B/reply" if ph.done and ph.reply_bytes else "")
+        + f", load {ph.load:.1f}"
     )
 
 
@@ -140,9 +160,9 @@ def summary(
 def table(phases: list[Phase], idle: dict[str, float]) -> str:
     """One line per recorded phase, with the ratios to its echo round."""
     head = (
-        f"{'server':<10}{'phase':<19}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'ans/s':>7}"
+        f"{'server':<15}{'phase':<27}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'ans/s':>7}"
         f"{'srv us/ans':>11}{'srv core':>9}{'cli core':>9}{'other':>6}{'err':>5}{'p50/echo':>9}"
-        f"{'rate/echo':>10}"
+        f"{'rate/echo':>10}{'srv p50':>8}{'srv p99':>8}{'load':>6}"
     )
     lines = [head, "-" * len(head)]
     for ph in phases:
@@ -150,14 +170,20 @@ def table(phases: list[Phase], idle: dict[str, float]) -> str:
         ratio_p50 = ph.pct(50) / echo.pct(50) if echo else math.nan
         ratio_rate = ph.rate / echo.rate if echo else math.nan
         lines.append(
-            f"{ph.server:<10}{ph.name:<19}{ph.pct(50):>8.2f}{ph.pct(95):>8.2f}{ph.pct(99):>8.2f}"
+            f"{ph.server:<15}{ph.name:<27}{ph.pct(50):>8.2f}{ph.pct(95):>8.2f}{ph.pct(99):>8.2f}"
             f"{ph.rate:>7.0f}{ph.cpu_per_op:>11.0f}{ph.server_cpu / ph.seconds:>9.0%}"
             f"{ph.client_cpu / ph.seconds:>9.0%}{ph.other_cpu / ph.seconds:>6.0%}{ph.error_count:>5}"
             f"{_num(ratio_p50, 'x'):>9}{_num(ratio_rate, '%'):>10}"
+            f"{_ms(ph.server_ms, 50):>8}{_ms(ph.server_ms, 99):>8}{ph.load:>6.1f}"
         )
     lines.append("")
+    lines.append("srv p50/p99: the server's own time per answer (userResponse -> its rules update), ms")
     lines.append("idle KiB per connection: " + ", ".join(f"{k} {v:.1f}" for k, v in idle.items()))
     return "\n".join(lines)
+
+
+def _ms(values: list[float], p: float) -> str:
+    return f"{percentile(values, p):.2f}" if values else "-"
 
 
 def _num(value: float, unit: str) -> str:

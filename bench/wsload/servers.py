@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -34,6 +36,7 @@ class Server:
             cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.known: dict[int, float] = {}  # pid -> create time, of the server and its children
+        self.hooked = any(part.endswith("bench_server.py") for part in cmd)
 
     @property
     def url(self) -> str:
@@ -50,6 +53,16 @@ class Server:
                         return
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not become ready in {timeout:g} s:\n{self.log_tail()}")
+
+    def bench_stats(self, reset: bool = True, ticker: bool | None = None) -> dict[str, Any] | None:
+        """The hooked server's instruments since the last reset (bench/wsload/hooked.py); None for echo."""
+        if not self.hooked:
+            return None
+        query = f"reset={int(reset)}" + ("" if ticker is None else f"&ticker={int(ticker)}")
+        url = f"http://{HOST}:{self.port}/__bench/stats?{query}"
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            result: dict[str, Any] = json.loads(reply.read())
+        return result
 
     def processes(self) -> list[psutil.Process]:
         """The server process and its children (the durable engine worker)."""

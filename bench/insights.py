@@ -3,6 +3,7 @@
     .venv/bin/python bench/insights.py                    # 1,000,000 events, about 2-4 minutes
     .venv/bin/python bench/insights.py --events 100000    # a quicker run
     .venv/bin/python bench/insights.py --db /tmp/ev.db    # keep (and reuse) the generated database
+    .venv/bin/python bench/insights.py --postgresql       # the same events on a throwaway PostgreSQL
 
 What it does:
 
@@ -20,6 +21,10 @@ What it does:
    the rollup's catch-up (``Events.rollup.catch_up()``, when the code has one), then each request
    ``--repeat`` times: the page and export.json over the full range, the page and export.json over
    the last 7 days, export.json and the page for one version, the page comparing two versions.
+
+With ``--postgresql`` the events generated into the SQLite file are copied (COPY) into a fresh
+database of a throwaway PostgreSQL server (tests/pg_server.py: initdb in a temporary directory),
+and the same requests are timed there (without the new-events case).
 
 It prints one line per figure and ends with one JSON line ``{"bench": "insights", ...}``.
 """
@@ -44,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,9 +64,9 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 EMAIL, PASSWORD = "viewer@example.com", "correct horse battery"
 
 
-def settings(path: Path) -> dict[str, Any]:
+def settings(url: str) -> dict[str, Any]:
     return {
-        "database_url": f"sqlite+aiosqlite:///{path}",
+        "database_url": url,
         "secret_key": "bench-secret-key-" + "x" * 32,
         "rules_engine": "reference",
         "load_demo": True,
@@ -78,9 +84,13 @@ def edited_versions(bundle: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     return [(v2, "some rules off"), (v3, "one plan fewer")]
 
 
-async def prepare(path: Path) -> list[dict[str, Any]]:
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def prepare(url: str) -> list[dict[str, Any]]:
     """Schema, the three versions and a viewer; returns the bundles by version (index 0 = v1)."""
-    app = create_app(settings(path))
+    app = create_app(settings(url))
     async with app.test_app():
         runtime = get_runtime(app)
         async with runtime.sessions() as db, db.begin():
@@ -223,8 +233,31 @@ class Viewer:
         return elapsed, cpu, body
 
 
-async def measure(path: Path, days: int, repeat: int, new_events: int) -> dict[str, Any]:
-    app = create_app(settings(path))
+async def copy_to_postgresql(path: Path, url: str) -> int:
+    """The generated events of the SQLite file, copied into PostgreSQL's ``session_events`` (COPY)."""
+    import asyncpg
+
+    from service.db.engine import asyncpg_dsn
+
+    with sqlite3.connect(path) as lite:
+        rows = lite.execute(
+            "SELECT session_id, at, kind, version, revision, matched, plan_id, rank, data "
+            "FROM session_events ORDER BY id"
+        ).fetchall()
+    records = [(r[0], datetime.fromisoformat(r[1]), *r[2:]) for r in rows]
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        columns = ["session_id", "at", "kind", "version", "revision", "matched", "plan_id", "rank", "data"]
+        await conn.copy_records_to_table("session_events", records=records, columns=columns)
+        await conn.execute("ANALYZE session_events")
+    finally:
+        await conn.close()
+    return len(records)
+
+
+async def measure(url: str, path: Path | None, days: int, repeat: int, new_events: int) -> dict[str, Any]:
+    """The catch-up and the requests; ``path``: the SQLite file (None: PostgreSQL, no new events)."""
+    app = create_app(settings(url))
     figures: dict[str, Any] = {}
     async with app.test_app():
         runtime = get_runtime(app)
@@ -235,10 +268,12 @@ async def measure(path: Path, days: int, repeat: int, new_events: int) -> dict[s
             t0 = time.perf_counter()
             await rollup.catch_up()
             figures["catch_up_s"] = round(time.perf_counter() - t0, 2)
-            with sqlite3.connect(path) as conn:
-                mark, rows = conn.execute(
+            async with runtime.sessions() as db:
+                state = (
                     "SELECT (SELECT watermark FROM event_rollup_state), (SELECT count(*) FROM event_rollup)"
-                ).fetchone()
+                )
+                found = await db.execute(text(state))
+                mark, rows = found.one()
             figures["rollup_rows"] = rows
             print(
                 f"rollup catch-up: {figures['catch_up_s']:.2f} s (up to event id {mark:,}; {rows:,} rows)",
@@ -279,7 +314,7 @@ async def measure(path: Path, days: int, repeat: int, new_events: int) -> dict[s
             print(f"{name:28} median {median:7.3f} s  max {most:7.3f} s  cpu {cpu:6.3f} s{extra}", flush=True)
         figures["requests"] = results
         figures["worst_median_s"] = max(r["median_s"] for r in results)
-        if rollup is not None and new_events:
+        if rollup is not None and new_events and path is not None:
             # Events that arrived since the last catch-up: the page folds them first (on demand).
             bundle = json.loads(DEMO.read_text())
             bundles = [bundle, *(b for b, _ in edited_versions(bundle))]
@@ -311,13 +346,18 @@ async def main() -> None:
     parser.add_argument(
         "--db", type=Path, help="SQLite file to use; generated when missing, reused otherwise"
     )
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="measure on a throwaway PostgreSQL server (tests/pg_server.py) with the same events",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-insights-") as tmp:
         path = args.db or Path(tmp) / "insights.db"
         out: dict[str, Any] = {"bench": "insights", "events": args.events, "days": args.days}
         if not path.exists():
             t0 = time.perf_counter()
-            bundles = await prepare(path)
+            bundles = await prepare(sqlite_url(path))
             out["sessions"] = generate(path, bundles, args.events, args.days, args.seed)
             out["generate_s"] = round(time.perf_counter() - t0, 1)
             print(
@@ -326,7 +366,27 @@ async def main() -> None:
             )
         with sqlite3.connect(path) as conn:
             out["events_in_db"] = conn.execute("SELECT count(*) FROM session_events").fetchone()[0]
-        out.update(await measure(path, args.days, args.repeat, args.new_events))
+        if args.postgresql:
+            from tests.pg_server import PgServer
+
+            server = PgServer(Path(tempfile.mkdtemp(prefix="bench-insights-pg-")))
+            server.start()
+            try:
+                url = server.create_database()
+                await prepare(url)
+                t0 = time.perf_counter()
+                copied = await copy_to_postgresql(path, url)
+                print(
+                    f"copied {copied:,} events into PostgreSQL in {time.perf_counter() - t0:.1f} s",
+                    flush=True,
+                )
+                out["database"] = "postgresql"
+                out.update(await measure(url, None, args.days, args.repeat, 0))
+            finally:
+                server.stop()
+        else:
+            out["database"] = "sqlite"
+            out.update(await measure(sqlite_url(path), path, args.days, args.repeat, args.new_events))
         out["target_met"] = out["worst_median_s"] <= 2.0
         out["load_average"] = [round(x, 1) for x in os.getloadavg()]  # other work on the machine
         print(json.dumps(out))

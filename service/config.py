@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     ping_timeout: Seconds = 20.0
     hello_timeout: Seconds = 2.0
     long_poll_max: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 30.0
+    update_cache_seconds: Seconds = 60.0
     close_timeout: Seconds = 5.0
     enrichers: Names = ()
     enrich_workers: Count = 2

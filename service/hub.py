@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,14 +46,24 @@ def replying(sub: Subscriber, reply_to: Any) -> Iterator[None]:
 
 
 class Hub:
-    """Session id -> connections; keeps each session's newest update for late joiners and long polls."""
+    """Session id -> connections; keeps each session's newest update for late joiners and long polls.
 
-    def __init__(self, remember: int = 10_000) -> None:
+    The newest update of a session is kept while the session is watched here (a connection or a
+    waiting long poll) and for ``keep_seconds`` after it was last published or watched, so that a
+    long poll that starts just after an update was produced still gets it; then it is dropped (a
+    later poll re-evaluates the stored answers, ``Planwise.catch_up``). ``remember`` caps the
+    sessions kept whatever their age (the least recently touched go first).
+    """
+
+    def __init__(self, remember: int = 10_000, keep_seconds: float = 60.0) -> None:
         self._subs: dict[str, set[Subscriber]] = {}
-        # Newest update per recently active session (LRU), so a long poll that starts after an
-        # enriched update was produced still gets it.
-        self._latest: OrderedDict[str, Update] = OrderedDict()
+        self._latest: dict[str, Update] = {}
+        # Sessions with something kept here (their newest update, a subclass's per-session state),
+        # least recently touched first, with the monotonic time of that touch.
+        self._touched: OrderedDict[str, float] = OrderedDict()
         self._remember = remember
+        self._keep_seconds = keep_seconds
+        self._expiry: asyncio.TimerHandle | None = None
         self._changed: dict[str, asyncio.Condition] = {}
         self._waiting: dict[str, int] = {}
 
@@ -94,9 +105,7 @@ class Hub:
             return False
         origin, reply_to = _REPLY.get() or (None, None)
         self._latest[session_id] = update
-        self._latest.move_to_end(session_id)
-        if len(self._latest) > self._remember:
-            self._latest.popitem(last=False)
+        self._touch(session_id)
         plain: bytes | None = None
         for sub in list(self._subs.get(session_id, ())):
             if sub.last_update is not None and key <= sub.last_update:
@@ -163,8 +172,64 @@ class Hub:
         return self._latest.get(session_id)
 
     def _forget(self, session_id: str) -> None:
+        """Nobody watches the session here any more: its kept state ages from now."""
         if session_id not in self._subs and session_id not in self._waiting:
             self._changed.pop(session_id, None)
+            if session_id in self._touched:
+                self._touch(session_id)
+
+    # -- what is kept per session, and for how long ----------------------------------------------
+
+    def kept_sessions(self) -> list[str]:
+        """Sessions this hub keeps anything of (their newest update, pushes)."""
+        return list(self._touched)
+
+    def _touch(self, session_id: str) -> None:
+        """Something of the session was kept, published or watched now: it ages from now."""
+        self._touched[session_id] = time.monotonic()
+        self._touched.move_to_end(session_id)
+        while len(self._touched) > self._remember:
+            oldest = next(iter(self._touched))
+            del self._touched[oldest]
+            self._drop(oldest)
+        self._arm()
+
+    def _drop(self, session_id: str) -> None:
+        """Forget what is kept of the session (a subclass drops its own state too)."""
+        self._latest.pop(session_id, None)
+
+    def _arm(self) -> None:
+        """One timer, due when the least recently touched session's time is up."""
+        if self._expiry is not None or not self._touched:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the next touch in one arms it
+            return
+        due = next(iter(self._touched.values())) + self._keep_seconds
+        self._expiry = loop.call_later(max(0.0, due - time.monotonic()), self._expire)
+
+    def _expire(self) -> None:
+        """Drop what is kept of sessions nobody watches here that were not touched for keep_seconds."""
+        self._expiry = None
+        now = time.monotonic()
+        while self._touched:
+            session_id, touched = next(iter(self._touched.items()))
+            if touched + self._keep_seconds > now:
+                break
+            if self.is_live(session_id):  # watched: kept, and it ages once nobody watches it
+                self._touched[session_id] = now
+                self._touched.move_to_end(session_id)
+            else:
+                del self._touched[session_id]
+                self._drop(session_id)
+        self._arm()
+
+    def close(self) -> None:
+        """Stop the expiry timer (the app is stopping)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
 
 async def _notify(condition: asyncio.Condition) -> None:

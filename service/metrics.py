@@ -82,6 +82,11 @@ class RuntimeCollector(Collector):
                 "Sessions with a connection or poll",
                 len(planwise.hub.live_sessions()),
             ),
+            (
+                "planwise_kept_updates",
+                "Sessions whose newest update is kept in memory (live, or recently active)",
+                len(planwise.hub.kept_sessions()),
+            ),
         ]
         for name, documentation, value in gauges:
             yield GaugeMetricFamily(name, documentation, value)

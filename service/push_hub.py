@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,10 +112,11 @@ _LOADING = Pushed(-1, -1)  # marks a session whose pushes are being read from th
 class PushingHub(Hub):
     """The hub, merging each session's pushed fields into its updates of the same (revision, version)."""
 
-    def __init__(self, remember: int = 10_000) -> None:
-        super().__init__(remember)
+    def __init__(self, remember: int = 10_000, keep_seconds: float = 60.0) -> None:
+        super().__init__(remember, keep_seconds)
         self.store: PushStore | None = None  # attached when the database is up
-        self._pushed: OrderedDict[str, Pushed] = OrderedDict()
+        # Kept and dropped with the session's newest update (Hub._touch, Hub._drop).
+        self._pushed: dict[str, Pushed] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def publish_update(self, session_id: str, update: Update) -> bool:
@@ -124,7 +124,6 @@ class PushingHub(Hub):
         if pushed is None:
             self.load_soon(session_id, update.revision, update.version)
         elif pushed is not _LOADING:
-            self._pushed.move_to_end(session_id)
             if pushed.plans and (pushed.revision, pushed.version) == (update.revision, update.version):
                 if update.stage == "rules":  # the rules update as it is, then the pushed fields
                     sent = super().publish_update(session_id, update)
@@ -184,9 +183,11 @@ class PushingHub(Hub):
 
     def _keep(self, session_id: str, pushed: Pushed) -> None:
         self._pushed[session_id] = pushed
-        self._pushed.move_to_end(session_id)
-        if len(self._pushed) > self._remember:
-            self._pushed.popitem(last=False)
+        self._touch(session_id)
+
+    def _drop(self, session_id: str) -> None:
+        super()._drop(session_id)
+        self._pushed.pop(session_id, None)
 
     def load_soon(self, session_id: str, revision: int, version: int) -> None:
         if self.store is None:
@@ -208,6 +209,7 @@ class PushingHub(Hub):
             self.pushed(session_id, pushed)
 
     async def stop(self) -> None:
+        self.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

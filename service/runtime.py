@@ -76,7 +76,7 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             await load_demo_if_empty(db, Path(settings.demo_bundle))
         engine = make_engine(settings.rules_engine, settings.engine_timeout)
         live = LiveCatalogue(db, engine, settings.publish_poll_interval)
-        hub = PushingHub()
+        hub = PushingHub(keep_seconds=settings.update_cache_seconds)
         push_store = PushStore(db)
         # Without service tokens nobody can push: no read of stored pushes per opened session.
         hub.store = push_store if settings.service_tokens else None

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import engineio
-import orjson
 import socketio
 from quart import Quart
 
@@ -32,6 +31,7 @@ from .errors import ProtocolError
 from .hub import OrderKey, frame
 from .origins import origin_allowed
 from .runtime import NotServing, get_runtime
+from .socketio_packets import Json, Packed, Packer, event_packet
 from .ws import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
@@ -40,39 +40,6 @@ PATH = "socket.io"
 _KEY = "planwise.socketio"
 # Socket.IO's own events, never forwarded to the core.
 _RESERVED = frozenset({"connect", "disconnect", "connect_error"})
-# Offers are the hub's frames, ``{"event":"<name>","data":<object>}`` as orjson writes them.
-_HEAD = b'{"event":"'
-_DATA = b'","data":'
-
-
-class _Json:
-    """orjson for python-socketio's packets (it encodes ~10x faster than the json module)."""
-
-    @staticmethod
-    def dumps(obj: Any, **_: Any) -> str:
-        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
-
-    @staticmethod
-    def loads(data: str | bytes, **_: Any) -> Any:
-        return orjson.loads(data)
-
-
-def _event_packet(encoded: bytes) -> str:
-    """A hub frame as the text of a Socket.IO EVENT packet on the default namespace.
-
-    ``recommendationUpdates`` carries two arguments: the plans, then the whole update
-    (PROTOCOL.md), so a handler written for the original design gets the plans list.
-    """
-    split = encoded.find(_DATA, len(_HEAD)) if encoded.startswith(_HEAD) else -1
-    if split < 0:  # not a frame of ours: encode it the slow way
-        message = orjson.loads(encoded)
-        event, data = message["event"], orjson.dumps(message["data"])
-    else:
-        event, data = encoded[len(_HEAD) : split].decode(), encoded[split + len(_DATA) : -1]
-    if event == "recommendationUpdates":
-        plans = orjson.dumps(orjson.loads(data)["plans"])
-        return f'2["recommendationUpdates",{plans.decode()},{data.decode()}]'
-    return f'2["{event}",{data.decode()}]'
 
 
 class SioConnection:
@@ -109,7 +76,19 @@ class SioConnection:
             log.info("Socket.IO %s: outgoing queue full, dropping the slow reader", self.sid)
             self.drop(abort=True)
             return
-        socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.MESSAGE, data=_event_packet(encoded)))
+        socket.queue.put_nowait(
+            engineio.packet.Packet(engineio.packet.MESSAGE, data=event_packet(encoded, self.packed))
+        )
+
+    def packed(self) -> Packed | None:
+        """The session's newest update, encoded once for every connection (see ``Packed``)."""
+        if self.session_id is None:
+            return None
+        try:
+            update = self.server.planwise().hub.latest(self.session_id)
+        except NotServing:
+            return None
+        return None if update is None else self.server.packed(update.payload)
 
     def drop(self, abort: bool) -> None:
         """Close from the server: ``abort`` drops the transport (the client reconnects)."""
@@ -162,13 +141,14 @@ class SocketIOServer:
             max_http_buffer_size=settings.max_frame_bytes,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
-            json=_Json,
+            json=Json,
             logger=False,
             engineio_logger=False,
             http_compression=False,  # like /ws without permessage-deflate: cheaper than the bytes saved
             transports=["polling", "websocket"],
         )
         self.conns: dict[str, SioConnection] = {}
+        self._packer = Packer()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._handlers: dict[str, Handler] = {
             "userResponse": self._user_response,
@@ -187,18 +167,21 @@ class SocketIOServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def packed(self, payload: dict[str, Any]) -> Packed:
+        return self._packer.packed(payload)
+
     def forget(self, conn: SioConnection) -> None:
         """Unsubscribe at once (no ``await`` before it: a cancelled close must not leak)."""
         self.conns.pop(conn.sid, None)
         if conn.session_id is not None:
             try:
-                self._planwise().hub.unsubscribe(conn.session_id, conn)
+                self.planwise().hub.unsubscribe(conn.session_id, conn)
             except NotServing:  # shutting down: the hub is gone with it
                 pass
         if conn.ready is not None and not conn.ready.done():
             conn.ready.cancel()
 
-    def _planwise(self) -> Planwise:
+    def planwise(self) -> Planwise:
         planwise: Planwise = get_runtime(self.app).planwise
         return planwise
 
@@ -207,7 +190,7 @@ class SocketIOServer:
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         """Open or resume the session (the rules of ``hello``); a bad JWT refuses the connection."""
         try:
-            planwise = self._planwise()
+            planwise = self.planwise()
         except NotServing:
             raise socketio.exceptions.ConnectionRefusedError(
                 "unavailable", {"code": "unavailable", "message": "The service is starting; try again"}
@@ -249,7 +232,7 @@ class SocketIOServer:
             conn.offer(frame("error", error.payload()))
 
     async def _open_sequence(self, conn: SioConnection, opened: Opened) -> None:
-        planwise = self._planwise()
+        planwise = self.planwise()
         if opened.token_error is not None:
             conn.offer(frame("error", opened.token_error.payload()))
         state = opened.state
@@ -320,25 +303,25 @@ class SocketIOServer:
     async def _state(self, conn: SioConnection) -> Any:
         if conn.session_id is None:
             raise ProtocolError("unavailable", "The session could not be opened; reconnect")
-        state = await self._planwise().store.get(conn.session_id)
+        state = await self.planwise().store.get(conn.session_id)
         if state is None:
             raise ProtocolError("not_found", "This session no longer exists")
         return state
 
     async def _user_response(self, conn: SioConnection, data: Any) -> dict[str, Any]:
         state = await self._state(conn)
-        return (await self._planwise().respond(state, user_response(data))).payload
+        return (await self.planwise().respond(state, user_response(data))).payload
 
     async def _reset(self, conn: SioConnection, data: Any) -> dict[str, Any]:
-        return (await self._planwise().reset(await self._state(conn))).payload
+        return (await self.planwise().reset(await self._state(conn))).payload
 
     async def _select(self, conn: SioConnection, data: Any) -> dict[str, Any]:
-        saved, _ = await self._planwise().select(await self._state(conn), data)
+        saved, _ = await self.planwise().select(await self._state(conn), data)
         conn.offer(frame("selectionSaved", saved))
         return saved
 
     async def _explain(self, conn: SioConnection, data: Any) -> dict[str, Any]:
-        explanation = await self._planwise().explain(await self._state(conn), data)
+        explanation = await self.planwise().explain(await self._state(conn), data)
         conn.offer(frame("planExplanation", explanation))
         return explanation
 

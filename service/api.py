@@ -22,6 +22,7 @@ from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import Rule
 
+from .cookies import session_cookie_name, set_session_cookie
 from .core import Planwise
 from .errors import ProtocolError
 from .hub import STAGES
@@ -45,7 +46,6 @@ from .schemas import (
     parse,
     user_response_model,
 )
-from .ws import SESSION_COOKIE
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
@@ -243,7 +243,8 @@ async def _session(session_id: str, fresh: bool = True) -> Any:
     ``fresh``: as stored now, whichever process committed its last change (read-your-writes).
     """
     header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie_name(current_app.config["PLANWISE"])
+    token = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(cookie)
     if not token:
         raise ProtocolError("unauthorized", "Send the session token as 'Authorization: Bearer <token>'")
     planwise = _planwise()
@@ -259,14 +260,7 @@ async def _session(session_id: str, fresh: bool = True) -> Any:
 
 
 def _with_cookie(response: Response, token: str) -> Response:
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=current_app.config["PLANWISE"].session_max_age,
-        httponly=True,
-        samesite="Lax",
-        secure=request.scheme == "https",
-    )
+    set_session_cookie(response, token, current_app.config["PLANWISE"], request.scheme == "https")
     return response
 
 

@@ -26,13 +26,13 @@ from quart import Quart
 
 from .config import Settings
 from .connection import TokenBucket
+from .cookies import session_cookie_name
 from .core import Opened, Planwise
 from .errors import ProtocolError
 from .hub import OrderKey, frame
 from .origins import origin_allowed
 from .runtime import NotServing, get_runtime
 from .socketio_packets import Json, Packed, Packer, event_packet
-from .ws import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class SocketIOServer:
                 value = query[name][0]
             return value if isinstance(value, str) and value else None
 
-        token = given("token") or _cookie(environ.get("HTTP_COOKIE"))
+        token = given("token") or _cookie(environ.get("HTTP_COOKIE"), session_cookie_name(self.settings))
         try:
             opened = await planwise.open(token, given("authToken"), _client_address(environ))
         except ProtocolError as exc:
@@ -342,7 +342,7 @@ def user_response(data: Any) -> Any:
     return {"answers": data}
 
 
-def _cookie(header: str | None) -> str | None:
+def _cookie(header: str | None, name: str) -> str | None:
     if not header:
         return None
     cookies: SimpleCookie = SimpleCookie()
@@ -350,7 +350,7 @@ def _cookie(header: str | None) -> str | None:
         cookies.load(header)
     except Exception:  # a malformed Cookie header names no session
         return None
-    morsel = cookies.get(SESSION_COOKIE)
+    morsel = cookies.get(name)
     return morsel.value if morsel is not None and morsel.value else None
 
 

@@ -8,12 +8,11 @@ from quart import Blueprint, abort, current_app, websocket
 from quart.wrappers import Websocket
 
 from .connection import WsSession
+from .cookies import session_cookie_name
 from .origins import request_origin_allowed
 from .runtime import get_runtime
 
 bp = Blueprint("ws", __name__)
-
-SESSION_COOKIE = "planwise_session"
 
 
 @bp.websocket("/ws")
@@ -21,7 +20,7 @@ async def ws() -> None:
     settings = current_app.config["PLANWISE"]
     if not request_origin_allowed(websocket, settings):
         abort(403)
-    token = websocket.args.get("token") or websocket.cookies.get(SESSION_COOKIE)
+    token = websocket.args.get("token") or websocket.cookies.get(session_cookie_name(settings))
     session = WsSession(get_runtime().planwise, settings, token, websocket.remote_addr)
     await websocket.accept()
     # The concrete connection, not the context-bound proxy: frames are sent by a writer task that

@@ -4,6 +4,7 @@ request id (the proxy's ``X-Request-Id``, or a new one) and the session id when 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -37,9 +38,28 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+#: Query parameters that are credentials or personal data: ``/ws?token=``, Socket.IO's
+#: ``?userId=`` (an unverified label, maybe an e-mail address) and ``?authToken=``.
+_SECRET_PARAMS = re.compile(r"([?&](?:token|authToken|userId)=)[^&\s\"]*")
+
+
+class RedactQuery(logging.Filter):
+    """uvicorn logs the URL of every WebSocket it accepts or refuses: its secrets are not logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "=" in a for a in record.args):
+            record.args = tuple(
+                _SECRET_PARAMS.sub(r"\1-", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
 def configure(log_format: str, level: str = "INFO") -> None:
     """Root logging (and uvicorn's, which then propagates) in the chosen format; idempotent."""
     root = logging.getLogger()
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, RedactQuery) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(RedactQuery())
     if log_format != "json":
         return
     handler = logging.StreamHandler()

@@ -28,6 +28,7 @@ from .config import Settings
 from .connection import TokenBucket
 from .cookies import session_cookie_name
 from .core import Opened, Planwise
+from .db.models import LABEL_MAX
 from .errors import ProtocolError
 from .hub import OrderKey, frame
 from .origins import origin_allowed
@@ -58,7 +59,6 @@ class SioConnection:
         self.last_update: OrderKey | None = None
         self.session_id: str | None = None
         self.user_sub: str | None = None
-        self.label: str | None = None  # the unverified ``userId``: logged, never trusted
         self.bucket = TokenBucket(settings.rate_per_second, settings.rate_burst)
         self.strikes = 0
         self.pending = 0
@@ -211,8 +211,7 @@ class SocketIOServer:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         conn = SioConnection(self, sid, eio_sid, self.settings)
-        label = given("userId")
-        conn.label = label[:200] if label else None
+        label = user_label(fields.get("userId", (query.get("userId") or [None])[0]))
         conn.user_sub = opened.state.user_sub
         self.conns[sid] = conn
         await self.sio.enter_room(sid, "session:" + opened.state.id)
@@ -220,10 +219,13 @@ class SocketIOServer:
             await self.sio.enter_room(sid, "user:" + conn.user_sub)
         # The opening sequence runs once the CONNECT packet is queued, so the client sees
         # connect, session, questionnaire, recommendationUpdates, in that order; events wait for it.
-        conn.ready = asyncio.ensure_future(self._opening(conn, opened))
+        conn.ready = asyncio.ensure_future(self._opening(conn, opened, label))
 
-    async def _opening(self, conn: SioConnection, opened: Opened) -> None:
+    async def _opening(self, conn: SioConnection, opened: Opened, label: str | None) -> None:
         try:
+            if label is not None and label != opened.state.label:
+                async with opened.state.lock:  # kept on the session: resumes and other processes see it
+                    await self.planwise().store.save_label(opened.state, label)
             await self._open_sequence(conn, opened)
         except Exception:
             ref = uuid.uuid4().hex[:12]
@@ -340,6 +342,21 @@ def user_response(data: Any) -> Any:
     ):
         return data
     return {"answers": data}
+
+
+def user_label(value: Any) -> str | None:
+    """The original design's ``userId``, when it is a usable label: an unverified name for the session.
+
+    A string (or integer) of 1 to ``LABEL_MAX`` printable characters, stripped; anything else is
+    ignored (the connection goes on without it). It is kept on the session and never looked up: it
+    grants nothing, and it is not written to logs or events (it may be personal data).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value if 0 < len(value) <= LABEL_MAX and value.isprintable() else None
 
 
 def _cookie(header: str | None, name: str) -> str | None:

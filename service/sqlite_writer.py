@@ -5,7 +5,7 @@ Through SQLAlchemy's async engine and aiosqlite a one-answer transaction took fi
 plain connection costs ~70 µs. The hot path uses this writer on SQLite; the ORM keeps serving reads
 and the admin.
 
-The statements are the store's Core statements (``store.WRITES``), compiled here once to SQLite
+The statements are the store's Core statements (``group_writer.WRITES``), compiled here once to SQLite
 text, and each value goes through its column type's own bind processor (JSON with ``orjson``), so
 the rows are exactly what SQLAlchemy writes and reads back: the table is described only by its model.
 """

@@ -41,6 +41,10 @@ class CatalogueVersion(Base):
     copied_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+#: The longest ``userId`` label kept on a session (PlanSession.user_label).
+LABEL_MAX = 200
+
+
 class PlanSession(Base):
     """One person's run through the questionnaire."""
 
@@ -48,6 +52,8 @@ class PlanSession(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user_sub: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The original design's ``userId`` (Socket.IO): an unverified label, never an identity.
+    user_label: Mapped[str | None] = mapped_column(String(LABEL_MAX), nullable=True)
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     selection_id: Mapped[str | None] = mapped_column(String(40), nullable=True)

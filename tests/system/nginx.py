@@ -18,6 +18,7 @@ import signal
 import ssl
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,8 @@ class Nginx:
     port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: A change to the rendered configuration (a test of what the shipped file prevents).
+    edit: Callable[[str], str] | None = None
 
     @property
     def url(self) -> str:
@@ -126,7 +129,8 @@ class Nginx:
         self.root.mkdir(parents=True, exist_ok=True)
         make_certificate(self.root)
         conf = self.root / "nginx.conf"
-        conf.write_text(render(CONF.read_text(), self.root, self.upstreams, self.http_port, self.port))
+        text = render(CONF.read_text(), self.root, self.upstreams, self.http_port, self.port)
+        conf.write_text(self.edit(text) if self.edit is not None else text)
         base = [NGINX, "-e", str(self.root / "error.log"), "-p", str(self.root), "-c", str(conf)]
         checked = subprocess.run([*base, "-t"], capture_output=True, text=True, timeout=30, check=False)
         if checked.returncode != 0:

@@ -1,11 +1,12 @@
-"""Admin tables: staff users, staff sessions (server-side revocation), the audit log, test scenarios."""
+"""Admin tables: staff users, staff sessions (server-side revocation), the audit log, test scenarios,
+the sign-in throttle's failure counts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.db.models import utcnow
@@ -74,3 +75,18 @@ class Scenario(Base):
     expectations: Mapped[Any] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(320), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInFailure(Base):
+    """Failed sign-ins per key (account, address, or both, hashed) in the throttle's window.
+
+    Shared by every process (admin/throttle.py); rows older than the window are deleted.
+    """
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+    __table_args__ = (Index("ix_signin_failures_last", "last_failure_at"),)

@@ -27,7 +27,7 @@ from .web import address, db, get_admin, log, safe_next, settings, staff, transa
 @bp.route("/login", methods=["GET", "POST"])
 @requires(PUBLIC)
 async def login() -> ResponseReturnValue:
-    """Sign in with e-mail and password (throttled per account and address: ``auth.SignInThrottle``)."""
+    """Sign in with e-mail and password (throttled per account and address: ``throttle.SignInThrottle``)."""
     form = LoginForm(await request.form if request.method == "POST" else None)
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -37,12 +37,12 @@ async def login() -> ResponseReturnValue:
     if request.method == "POST" and form.validate():
         email = (form.email.data or "").strip().lower()
         throttle, where = get_admin().throttle, address()
-        wait = throttle.retry_after(email, where)
+        wait = await throttle.retry_after(email, where)
         if wait > 0:  # answered at once: no password hashing, no audit row
             form.password.errors = [f"Too many failed attempts: try again in {_in_words(wait)}."]
             response = await render_template("admin/login.html", form=form, no_users=no_users)
             return response, 429, {"Retry-After": str(math.ceil(wait))}
-        failures = throttle.attempt(email, where)  # counted before the check: parallel guesses too
+        failures = await throttle.attempt(email, where)  # counted (and committed) before the check
         async with transaction() as session:
             user = await find_user(session, email)
             ok = await verify_password(user.password_hash if user else None, form.password.data or "")
@@ -56,7 +56,7 @@ async def login() -> ResponseReturnValue:
                     summary += f" ({failures} failed attempts on this account in the last 15 minutes)"
                 await log(session, "login_failed", email, summary, actor=email)
         if ok and user is not None and user.active:
-            throttle.succeeded(email, where)
+            await throttle.succeeded(email, where)
             cookie_session.pop("csrf", None)  # a fresh CSRF secret for the signed-in session
             login_user(StaffAuthUser(token))
             return redirect(safe_next(form.next.data, url_for("admin.home")))

@@ -205,6 +205,33 @@ async def test_the_owner_signs_in_during_an_attack(server: ServerProcess) -> Non
     assert 0 < rows <= 12, rows
 
 
+async def test_the_delay_holds_across_two_processes_on_one_database(tmp_path: Path) -> None:
+    """Two ``planwise serve`` processes on one database share the throttle: an attacker who was
+    slowed by one is slowed by the other at once, and the owner still signs in through either."""
+    first = ServerProcess(tmp_path / "a")
+    second = ServerProcess(tmp_path / "b", {"PLANWISE_DATABASE_URL": f"sqlite+aiosqlite:///{first.database}"})
+    try:
+        await asyncio.to_thread(first.start)
+        made = first.run_cli("create-user", OWNER, "--role", "admin", "--password-stdin", stdin=PASSWORD)
+        assert made.returncode == 0, made.stderr
+        await asyncio.to_thread(second.start)
+        async with client(first, "127.0.0.4") as on_a, client(second, "127.0.0.4") as on_b:
+            token_a, token_b = await login_page(on_a), await login_page(on_b)
+            statuses = [
+                (await sign_in(on_a, OWNER, "guess-guess-guess", token_a)).status_code for _ in range(8)
+            ]
+            assert statuses[:3] == [401, 401, 401] and statuses[-1] == 429, statuses
+            # The other process has counted nothing itself, and still refuses at once.
+            refused = await sign_in(on_b, OWNER, "guess-guess-guess", token_b)
+            assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+            assert (await sign_in(on_b, OWNER, PASSWORD, token_b)).status_code == 429
+        async with client(second, "127.0.0.6") as owner:  # an address that has not failed
+            assert (await sign_in(owner, OWNER, PASSWORD)).status_code == 302
+    finally:
+        second.stop()
+        first.stop()
+
+
 # -- 5. CSRF bound to the login ----------------------------------------------------------------
 
 

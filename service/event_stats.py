@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db.models import EventRollup as R
 from .db.models import SessionEvent as E
-from .event_rollup import HEAD, SECTIONS, Fold, Items, event_query, fold_events, read_watermark
+from .event_rollup import read_watermark
+from .event_rollup_fold import HEAD, SECTIONS, Fold, Items, event_query, fold_events
 
 #: How many answer combinations leading to no plan are listed.
 TOP_ZERO = 10

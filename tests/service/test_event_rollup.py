@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from planwise.app import create_app
 from service.db.models import EventRollup, EventRollupState, PlanSession, SessionEvent, utcnow
 from service.event_rollup import EventRollup as Rollup
-from service.event_rollup import event_query, fold_events
+from service.event_rollup_fold import event_query, fold_events
 from service.event_stats import Period, Stats, stats
 from service.retention import forget, purge_idle_sessions
 from service.runtime import get_runtime

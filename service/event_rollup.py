@@ -53,11 +53,11 @@ def retention_start(retention_days: int, now: datetime | None = None) -> datetim
     return datetime.combine(day, datetime.min.time())
 
 
-async def read_watermark(conn: Any) -> int:
-    found = (
-        await conn.execute(select(EventRollupState.watermark).where(EventRollupState.id == STATE_ID))
-    ).scalar()
-    return int(found or 0)
+async def read_watermark(conn: Any, missing: int | None = 0) -> Any:
+    """The highest event id folded (``missing`` when the state row is not there)."""
+    query = select(EventRollupState.watermark).where(EventRollupState.id == STATE_ID)
+    found = (await conn.execute(query)).scalar()
+    return missing if found is None else int(found)
 
 
 class _Moved(Exception):
@@ -124,11 +124,9 @@ class EventRollup:
         return len(rows), moved_to
 
     async def _watermark(self, conn: AsyncConnection) -> int:
-        found = (
-            await conn.execute(select(EventRollupState.watermark).where(EventRollupState.id == STATE_ID))
-        ).scalar()
+        found = await read_watermark(conn, None)
         if found is not None:
-            return int(found)
+            return found
         try:  # a schema made without the migration's row
             async with self.engine.begin() as other:
                 await other.execute(insert(EventRollupState).values(id=STATE_ID, watermark=0))

@@ -140,7 +140,7 @@ def _inside(event: Any, period: Period) -> bool:
 
 @dataclass
 class Sets:
-    """The rows' ``sets`` decoded (event_rollup.pack): head words by row, each section's numbers."""
+    """The rows' ``sets`` decoded (event_rollup_fold.pack): head words by row, each section's numbers."""
 
     head: np.ndarray  # (rows, HEAD)
     numbers: dict[str, np.ndarray]  # section -> its numbers, row after row

@@ -45,6 +45,8 @@ CHUNK = 2000
 INTERVAL = 30.0
 PG_LAG = 30.0
 STATE_ID = 1
+#: Rollup rows the retention purge deletes per transaction at most.
+PURGE_CHUNK = 5000
 
 
 def retention_start(retention_days: int, now: datetime | None = None) -> datetime:
@@ -167,10 +169,20 @@ class EventRollup:
             )
 
     async def purge(self, before: datetime) -> int:
-        """Delete the rows of days before ``before`` (a day's start), as the events purge does."""
-        async with self.engine.begin() as conn:
-            gone = await conn.execute(delete(R).where(R.day < before.date()))
-        return gone.rowcount or 0
+        """Delete the rows of days before ``before`` (a day's start), as the events purge does: in
+        short transactions of at most :data:`PURGE_CHUNK` rows; returns how many."""
+        oldest = select(R.day, R.version, R.session_id).where(R.day < before.date()).limit(PURGE_CHUNK)
+        key = (R.day == bindparam("d"), R.version == bindparam("v"), R.session_id == bindparam("s"))
+        total = 0
+        while True:
+            async with self.engine.begin() as conn:
+                rows = [{"d": d, "v": v, "s": s} for d, v, s in await conn.execute(oldest)]
+                if rows:
+                    await conn.execute(delete(R).where(*key), rows)
+            total += len(rows)
+            if len(rows) < PURGE_CHUNK:
+                return total
+            await asyncio.sleep(0)
 
 
 def _settled(rows: Sequence[Any], lag: float, now: datetime) -> list[Any]:

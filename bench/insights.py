@@ -4,6 +4,7 @@
     .venv/bin/python bench/insights.py --events 100000    # a quicker run
     .venv/bin/python bench/insights.py --db /tmp/ev.db    # keep (and reuse) the generated database
     .venv/bin/python bench/insights.py --postgresql       # the same events on a throwaway PostgreSQL
+    .venv/bin/python bench/insights.py --fold-as-they-arrive  # the background fold's CPU per event
 
 What it does:
 
@@ -38,6 +39,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -332,6 +334,66 @@ async def measure(url: str, path: Path | None, days: int, repeat: int, new_event
     return figures
 
 
+async def fold_as_they_arrive(path: Path, folder: Path, chunk: int) -> dict[str, Any]:
+    """The background fold's cost when events arrive while their sessions are active.
+
+    The last 3 days' events of the generated file are copied into a new file session by session
+    interleaved (each session's first events, then each one's second, ...), so that every chunk of
+    ``chunk`` events touches most sessions and each session's row is merged again at every chunk,
+    as when a catch-up runs every 30 s during busy hours. Then folded chunk by chunk; CPU per event.
+    """
+    from planwise.migrate import upgrade
+    from service.db.engine import create_db_engine
+    from service.event_rollup import EventRollup
+
+    target = folder / "arriving.db"
+    shutil.copy(path, target)
+    with sqlite3.connect(target) as conn:
+        conn.executescript(
+            """
+            CREATE TEMP TABLE recent AS
+              SELECT *, row_number() OVER (PARTITION BY session_id ORDER BY id) AS nth FROM session_events
+              WHERE at >= (SELECT datetime(max(at), '-3 days') FROM session_events);
+            DELETE FROM session_events;
+            INSERT INTO session_events (session_id, at, kind, version, revision, matched, plan_id, rank, data)
+              SELECT session_id, at, kind, version, revision, matched, plan_id, rank, data FROM recent
+              ORDER BY nth, at;
+            """
+        )
+        events, sessions = conn.execute(
+            "SELECT count(*), count(DISTINCT session_id) FROM session_events"
+        ).fetchone()
+    engine = create_db_engine(sqlite_url(target))
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:  # the file may have a rollup already: start afresh
+            for statement in (
+                "DELETE FROM event_rollup",
+                "DELETE FROM event_rollup_items",
+                "UPDATE event_rollup_state SET watermark = 0",
+            ):
+                await conn.execute(text(statement))
+        rollup = EventRollup(engine, 0, chunk=chunk)
+        cpu, folded = time.process_time(), 0
+        while done := (await rollup._chunk())[0]:
+            folded += done
+        cpu = time.process_time() - cpu
+    finally:
+        await engine.dispose()
+    found = {
+        "events": events,
+        "sessions": sessions,
+        "chunk": chunk,
+        "us_per_event": round(cpu / folded * 1e6),
+    }
+    print(
+        f"folding as they arrive: {events:,} events of {sessions:,} sessions, {chunk:,} per fold: "
+        f"{found['us_per_event']} us of CPU per event",
+        flush=True,
+    )
+    return {"arriving": found}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -345,6 +407,11 @@ async def main() -> None:
     )
     parser.add_argument(
         "--db", type=Path, help="SQLite file to use; generated when missing, reused otherwise"
+    )
+    parser.add_argument(
+        "--fold-as-they-arrive",
+        action="store_true",
+        help="only the background fold's CPU per event, sessions interleaved (the last 3 days' events)",
     )
     parser.add_argument(
         "--postgresql",
@@ -366,6 +433,10 @@ async def main() -> None:
             )
         with sqlite3.connect(path) as conn:
             out["events_in_db"] = conn.execute("SELECT count(*) FROM session_events").fetchone()[0]
+        if args.fold_as_they_arrive:
+            out.update(await fold_as_they_arrive(path, Path(tmp), 3000))
+            print(json.dumps(out))
+            return
         if args.postgresql:
             from tests.pg_server import PgServer
 

@@ -10,7 +10,9 @@ evaluation, and only the parts that mix both per plan, as list operations over t
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -63,6 +65,17 @@ def to_decimal(value: Any) -> Decimal | None:
     return None
 
 
+_MEMO_PLANS = 200_000  # plan values remembered per version, at most (about 100 bytes each)
+
+
+@dataclass(slots=True)
+class _Remembered:
+    """What one set of input values gave: plan index -> value, (plan id, value) -> payload."""
+
+    values: dict[int, Decimal | None] = field(default_factory=dict)
+    payloads: dict[tuple[str, Decimal], dict[str, Any]] = field(default_factory=dict)
+
+
 class EstimateCalculator:
     """The estimate of one catalogue version (which must define one)."""
 
@@ -79,6 +92,9 @@ class EstimateCalculator:
         self._every = list(range(len(self.plans)))
         self._attr_values: dict[str, Vector] = {}
         self._classify(self.tree)
+        # Values and payloads per input values, least recently used first; bounded by plans held.
+        self._memo: OrderedDict[tuple[str, ...], _Remembered] = OrderedDict()
+        self._memo_size = max(8, min(512, _MEMO_PLANS // max(1, len(self.plans))))
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -124,15 +140,45 @@ class EstimateCalculator:
             return out
 
     def for_plans(self, inputs: Inputs, plan_ids: Sequence[str]) -> dict[str, Decimal]:
-        """The estimate of each plan by id (plans without one left out)."""
+        """The estimate of each plan by id (plans without one left out).
+
+        Remembered per input values (most answers do not change the inputs), for the plans asked
+        about: a repeat costs a lookup, a new plan only its own evaluation.
+        """
         index = self.index
         indexes = [index[pid] for pid in plan_ids if pid in index]
-        values = self.values(inputs, indexes)
+        known = self._remembered(inputs).values
+        missing = [i for i in indexes if i not in known]
+        if missing:
+            known.update(zip(missing, self.values(inputs, missing), strict=True))
         plans = self.plans
-        return {plans[i].id: v for i, v in zip(indexes, values, strict=True) if v is not None}
+        return {plans[i].id: v for i in indexes if (v := known[i]) is not None}
 
     def payload(self, plan: Plan, inputs: Inputs, value: Decimal) -> dict[str, Any]:
-        """The wire form: ``{"value": 41.2, "explanation": "..."}`` (explanation when defined)."""
+        """The wire form: ``{"value": 41.2, "explanation": "..."}`` (explanation when defined).
+
+        Remembered like the values; the returned dict is shared, so callers must not change it.
+        """
+        payloads = self._remembered(inputs).payloads
+        key = (plan.id, value)
+        out = payloads.get(key)
+        if out is None:
+            out = payloads[key] = self._payload(plan, inputs, value)
+        return out
+
+    def _remembered(self, inputs: Inputs) -> _Remembered:
+        # In the order of estimate.inputs; as text, since 1.0 and 1 are equal but read differently.
+        key = tuple(map(str, inputs.values()))
+        entry = self._memo.get(key)
+        if entry is None:
+            entry = self._memo[key] = _Remembered()
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        else:
+            self._memo.move_to_end(key)
+        return entry
+
+    def _payload(self, plan: Plan, inputs: Inputs, value: Decimal) -> dict[str, Any]:
         number = int(value) if self.estimate.decimals == 0 else float(value)
         out: dict[str, Any] = {"value": number}
         if self.estimate.explanation is not None:

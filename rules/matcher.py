@@ -8,47 +8,22 @@ Its output is the rules part of a ``recommendationUpdates`` payload (PROTOCOL.md
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from .answer_inputs import answer_inputs, answer_refs
 from .conditions import PlanCheck, compile_plan_condition
 from .evaluation import Evaluation
+from .match_state import Effect, Indexes, Mask, MatchState, Ranking, Scores
 from .model import Catalogue, Derive, Exclude, Require, Rule, Score
 from .payload import plain_number, plan_payload, question_states
-from .placeholders import PLACEHOLDER, substitute
-from .plan_masks import MaskOf, PlanColumns, compile_mask
-
-
-@dataclass(slots=True)
-class _Effect:
-    rule: str
-    kind: str  # "require" | "exclude" | "score"
-    check: PlanCheck | None
-    because: str | None
-    points: int | float = 0
-    dynamic: bool = False  # compares with an answer (valueFrom): decided per answer value
-    matched: Mask | None = None  # otherwise decided once per version, on first use
-    refs: tuple[str, ...] = ()  # the questions a dynamic condition compares with
-    by_answer: dict[Any, Mask] = field(default_factory=dict)
-    mask_of: MaskOf | None = None  # a dynamic condition as one vector operation per answer value
-    static: dict[str, str] | None = None  # the reason, when ``because`` has no placeholders
-
-    def __post_init__(self) -> None:
-        if self.because is not None and not PLACEHOLDER.search(self.because):
-            self.static = {"rule": self.rule, "text": self.because}
+from .plan_masks import PlanColumns, compile_mask
 
 
 def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
-
-Mask = npt.NDArray[np.bool_]  # one entry per active plan
-Scores = npt.NDArray[np.int64] | npt.NDArray[np.float64]
-Indexes = npt.NDArray[np.intp] | list[int]
 
 _MISSING = object()
 _DYNAMIC_CACHE = 256
@@ -69,7 +44,7 @@ class Matcher:
         self._all: Mask = np.ones(len(self._plans), dtype=bool)
         self._all.flags.writeable = False
         self._columns = PlanColumns(self._plans)
-        self._effects: dict[str, list[_Effect]] = {r.id: self._compile(r) for r in catalogue.rules}
+        self._effects: dict[str, list[Effect]] = {r.id: self._compile(r) for r in catalogue.rules}
         # Reason order: rule priority (desc), rule id, then effect order in the rule.
         self._rule_rank = {
             r.id: i for i, r in enumerate(sorted(catalogue.rules, key=lambda r: (-r.priority, r.id)))
@@ -106,18 +81,18 @@ class Matcher:
     def _is_estimate(self, by: str) -> bool:
         return by == "estimate" and self._by_estimate
 
-    def _compile(self, rule: Rule) -> list[_Effect]:
-        out: list[_Effect] = []
+    def _compile(self, rule: Rule) -> list[Effect]:
+        out: list[Effect] = []
         for e in rule.then:
             if isinstance(e, Require | Exclude):
                 refs = answer_refs(e.cond)
                 kind = "require" if isinstance(e, Require) else "exclude"
                 check = compile_plan_condition(e.cond)
-                out.append(_Effect(rule.id, kind, check, e.because, 0, bool(refs), refs=refs))
+                out.append(Effect(rule.id, kind, check, e.because, 0, bool(refs), refs=refs))
             elif isinstance(e, Score):
                 where = compile_plan_condition(e.where) if e.where is not None else None
                 refs = answer_refs(e.where)
-                out.append(_Effect(rule.id, "score", where, e.because, e.points, bool(refs), refs=refs))
+                out.append(Effect(rule.id, "score", where, e.because, e.points, bool(refs), refs=refs))
             elif not isinstance(e, Derive):  # pragma: no cover - the model has four effects
                 raise TypeError(e)
         for effect, cond in zip(out, [e for e in rule.then if not isinstance(e, Derive)], strict=True):
@@ -152,7 +127,7 @@ class Matcher:
         mask.flags.writeable = False  # shared by every evaluation
         return mask
 
-    def _matched(self, effect: _Effect, answers: Mapping[str, Any]) -> Mask:
+    def _matched(self, effect: Effect, answers: Mapping[str, Any]) -> Mask:
         check = effect.check
         if check is None:
             return self._all
@@ -181,61 +156,27 @@ class Matcher:
 
         ``usable`` is the part of ``answers`` the rules may use (default: all of them); only
         its visible answers feed ``valueFrom`` and placeholders. ``limit`` overrides the
-        catalogue's ``ranking.limit`` (the enrichment stage re-ranks every matched plan).
+        catalogue's ``ranking.limit``.
         """
         catalogue = self.catalogue
         plans = self._plans
-        visible = set(evaluation.visible)
-        shown_answers = {k: v for k, v in (answers if usable is None else usable).items() if k in visible}
-        fired = sorted(set(evaluation.fired), key=self._rule_rank.__getitem__)
-        effects = [e for rule_id in fired for e in self._effects[rule_id]]
-        made: dict[int, dict[str, str]] = {}
-
-        def reason(effect: _Effect) -> dict[str, str]:
-            # Texts without placeholders are built once per version; the others once per match.
-            if effect.static is not None:
-                return effect.static
-            key = id(effect)
-            if key not in made:
-                text = substitute(effect.because or "", catalogue, shown_answers, evaluation.facts)
-                made[key] = {"rule": effect.rule, "text": text}
-            return made[key]
-
-        matched = [self._matched(e, shown_answers) for e in effects]
-        scores, out = self._scores_and_losers(effects, matched)
-        shown = np.flatnonzero(~out)
-        ranked = self._top(shown, scores, catalogue.ranking.limit if limit is None else limit)
+        state = self._state(evaluation, answers, usable)
+        shown = np.flatnonzero(~state.out)
+        ranked = self._top(shown, state.scores, catalogue.ranking.limit if limit is None else limit)
         # Reasons and payloads only for what is sent: the ranked page and the first excluded plans.
-        explaining = [
-            (e, hits, reason(e))
-            for e, hits in zip(effects, matched, strict=True)
-            if e.kind == "require" or (e.kind == "score" and e.because is not None)
-        ]
         payload_plans = [
-            plan_payload(
-                plans[i],
-                rank,
-                scores[i],
-                [why for e, hits, why in explaining if e.kind == "require" or hits[i]],
-            )
-            for rank, i in enumerate(ranked, start=1)
-        ]
-        excluding = [
-            (e, hits) for e, hits in zip(effects, matched, strict=True) if e.kind in ("require", "exclude")
+            plan_payload(plans[i], rank, state.scores[i], reasons)
+            for rank, (i, reasons) in enumerate(zip(ranked, state.reasons_of(ranked), strict=True), start=1)
         ]
         excluded = []
         # v1.1: ordered like the plans (as if not excluded), at most ranking.excludedLimit.
-        sent = self._top(np.flatnonzero(out), scores, catalogue.ranking.excluded_limit)
-        # Which effect removed which of the sent plans: one small vector per effect.
-        removed = [
-            (e, (hits[sent] if e.kind == "exclude" else ~hits[sent]).tolist()) for e, hits in excluding
-        ]
-        for j, i in enumerate(sent):
+        sent = self._top(np.flatnonzero(state.out), state.scores, catalogue.ranking.excluded_limit)
+        for i, reasons in zip(sent, state.exclusions_of(sent), strict=True):
             # name/provider are additive fields: clients can list excluded plans by name.
             entry: dict[str, Any] = {"id": plans[i].id, "name": plans[i].name}
             if plans[i].provider is not None:
                 entry["provider"] = plans[i].provider
-            entry["reasons"] = [reason(e) for e, lost in removed if lost[j]]
+            entry["reasons"] = reasons
             excluded.append(entry)
         return {
             "plans": payload_plans,
@@ -243,6 +184,29 @@ class Matcher:
             "totalPlans": len(plans),
             "matchedPlans": int(shown.size),
         }
+
+    def ranking(
+        self, evaluation: Evaluation, answers: Mapping[str, Any], usable: Mapping[str, Any] | None = None
+    ) -> Ranking:
+        """Every matched plan in ranking order with its score, and their payloads on demand.
+
+        The enriched stage re-ranks all matched plans by estimate and then sends ``ranking.limit``
+        of them: it needs every id and score, but reasons and payloads only for the plans sent.
+        """
+        state = self._state(evaluation, answers, usable)
+        order = self._top(np.flatnonzero(~state.out), state.scores, len(self._plans))
+        return Ranking(self._plans, self._position, state, order)
+
+    def _state(
+        self, evaluation: Evaluation, answers: Mapping[str, Any], usable: Mapping[str, Any] | None
+    ) -> MatchState:
+        visible = set(evaluation.visible)
+        shown_answers = {k: v for k, v in (answers if usable is None else usable).items() if k in visible}
+        fired = sorted(set(evaluation.fired), key=self._rule_rank.__getitem__)
+        effects = [e for rule_id in fired for e in self._effects[rule_id]]
+        matched = [self._matched(e, shown_answers) for e in effects]
+        scores, out = self._scores_and_losers(effects, matched)
+        return MatchState(self.catalogue, evaluation, shown_answers, effects, matched, scores, out)
 
     def explain(
         self,
@@ -262,32 +226,13 @@ class Matcher:
         index = self._position.get(plan_id)
         if index is None:
             return {"status": "inactive", "reasons": []}
-        visible = set(evaluation.visible)
-        shown_answers = {k: v for k, v in (answers if usable is None else usable).items() if k in visible}
-        fired = sorted(set(evaluation.fired), key=self._rule_rank.__getitem__)
-        effects = [e for rule_id in fired for e in self._effects[rule_id]]
-        matched = [self._matched(e, shown_answers) for e in effects]
-
-        def reason(effect: _Effect) -> dict[str, str]:
-            if effect.static is not None:
-                return effect.static
-            text = substitute(effect.because or "", catalogue, shown_answers, evaluation.facts)
-            return {"rule": effect.rule, "text": text}
-
-        against = [
-            reason(e)
-            for e, hits in zip(effects, matched, strict=True)
-            if e.kind in ("require", "exclude") and _loses(e, hits, index)
-        ]
+        state = self._state(evaluation, answers, usable)
+        against = state.exclusions_of([index])[0]
         if against:
             return {"status": "excluded", "reasons": against}
-        scores, out = self._scores_and_losers(effects, matched)
-        reasons = [
-            reason(e)
-            for e, hits in zip(effects, matched, strict=True)
-            if e.kind == "require" or (e.kind == "score" and e.because is not None and hits[index])
-        ]
-        order = self._top(np.flatnonzero(~out), scores, len(self._plans))
+        scores = state.scores
+        reasons = state.reasons_of([index])[0]
+        order = self._top(np.flatnonzero(~state.out), scores, len(self._plans))
         better = order.index(index)
         result: dict[str, Any] = {"status": "cut", "score": plain_number(scores[index]), "reasons": reasons}
         if better < catalogue.ranking.limit:
@@ -298,7 +243,7 @@ class Matcher:
             }
         return result
 
-    def _scores_and_losers(self, effects: list[_Effect], matched: list[Mask]) -> tuple[Scores, Mask]:
+    def _scores_and_losers(self, effects: list[Effect], matched: list[Mask]) -> tuple[Scores, Mask]:
         """Each plan's score (summed effect by effect, as the contract adds them), and the plans
         some require or exclude removes."""
         n = len(self._plans)
@@ -376,11 +321,6 @@ class Matcher:
         return items
 
 
-def _loses(effect: _Effect, hits: Mask, i: int) -> bool:
-    """Whether a require or exclude effect removes plan ``i``."""
-    return bool(hits[i]) if effect.kind == "exclude" else not hits[i]
-
-
 def _dense_ranks(values: list[Any], desc: bool) -> list[int]:
     """Each value's rank among the distinct present values (ties equal); missing values last."""
     present = sorted({v for v in values if v is not None}, reverse=desc)
@@ -389,4 +329,4 @@ def _dense_ranks(values: list[Any], desc: bool) -> list[int]:
     return [last if v is None else rank[v] for v in values]
 
 
-__all__ = ["Matcher", "answer_inputs", "plain_number", "question_states"]
+__all__ = ["Matcher", "Ranking", "answer_inputs", "plain_number", "question_states"]

@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from rules.model import Catalogue
@@ -148,16 +149,29 @@ class Enrichment:
         plugin_sorts = any(e.sort_key(ctx) is not None for e in enrichers)
         by_estimate = inputs is not None and loaded.matcher.ranks_by_estimate
         candidates: list[dict[str, Any]] = payload["plans"]
-        if (by_estimate or plugin_sorts) and payload["matchedPlans"] > len(candidates):
-            # Re-ranking happens before the limit: every matched plan, from the same evaluation.
-            every = len(catalogue.active_plans)
-            candidates = loaded.matcher.match(update.evaluation, update.answers, update.usable, every)[
-                "plans"
-            ]
+        estimates: dict[str, Decimal] | None = None
+        if plugin_sorts and payload["matchedPlans"] > len(candidates):
+            # A plug-in sorts plan payloads: it gets every matched plan, from the same evaluation.
+            ranking = loaded.matcher.ranking(update.evaluation, update.answers, update.usable)
+            candidates = ranking.payloads(ranking.ids())
             ctx = EnrichContext(catalogue, update.answers, visible, {**payload, "plans": candidates})
-        estimates = (
-            calc.for_plans(inputs, [p["id"] for p in candidates]) if calc and inputs is not None else {}
-        )
+        elif by_estimate and payload["matchedPlans"] > len(candidates):
+            # Re-ranking by estimate happens before the limit, over every matched plan; payloads
+            # (reasons) only for the plans sent: those already in the rules update are reused.
+            assert calc is not None and inputs is not None
+            ranking = loaded.matcher.ranking(update.evaluation, update.answers, update.usable)
+            every = ranking.ids()
+            estimates = calc.for_plans(inputs, every)
+            top = loaded.matcher.rerank(every, ranking.scores(), estimates)[: catalogue.ranking.limit]
+            have = {p["id"]: p for p in candidates}
+            missing = [pid for pid in top if pid not in have]
+            have.update(zip(missing, ranking.payloads(missing), strict=True))
+            candidates = [have[pid] for pid in top]
+            ctx = EnrichContext(catalogue, update.answers, visible, {**payload, "plans": candidates})
+        if estimates is None:
+            estimates = (
+                calc.for_plans(inputs, [p["id"] for p in candidates]) if calc and inputs is not None else {}
+            )
         results, sort_keys = await self._plugins(enrichers, ctx)
         if not results and not estimates:
             return None

@@ -82,40 +82,40 @@ class MatchState:
 
     def reasons_of(self, indexes: list[int]) -> list[list[dict[str, str]]]:
         """The reasons a shown plan lists, for each of these plans: every require, and each
-        score effect with a ``because`` that matched it (one small vector per effect)."""
-        out: list[list[dict[str, str]]] = [[] for _ in indexes]
+        score effect with a ``because`` that matched it."""
         if not indexes:
-            return out
-        for e, hits in zip(self.effects, self.matched, strict=True):
-            if e.kind == "require":
-                why = self.reason(e)
-                for reasons in out:
-                    reasons.append(why)
-            elif e.kind == "score" and e.because is not None:
-                picked = hits[indexes].tolist()
-                if any(picked):
-                    why = self.reason(e)
-                    for reasons, hit in zip(out, picked, strict=True):
-                        if hit:
-                            reasons.append(why)
-        return out
+            return []
+        asked = [
+            (e, hits)
+            for e, hits in zip(self.effects, self.matched, strict=True)
+            if e.kind == "require" or (e.kind == "score" and e.because is not None)
+        ]
+        rows = self._rows([hits for _, hits in asked], indexes)
+        columns = [
+            (self.reason(e), None if e.kind == "require" else row)
+            for (e, _), row in zip(asked, rows, strict=True)
+            if e.kind == "require" or any(row)
+        ]
+        return [[why for why, picked in columns if picked is None or picked[j]] for j in range(len(indexes))]
 
     def exclusions_of(self, indexes: list[int]) -> list[list[dict[str, str]]]:
         """For each of these plans, the reasons of the require and exclude effects removing it."""
-        out: list[list[dict[str, str]]] = [[] for _ in indexes]
         if not indexes:
-            return out
-        for e, hits in zip(self.effects, self.matched, strict=True):
-            if e.kind not in ("require", "exclude"):
-                continue
-            picked = hits[indexes]
-            lost = (picked if e.kind == "exclude" else ~picked).tolist()
-            if any(lost):
-                why = self.reason(e)
-                for reasons, gone in zip(out, lost, strict=True):
-                    if gone:
-                        reasons.append(why)
-        return out
+            return []
+        asked = [
+            (e, hits)
+            for e, hits in zip(self.effects, self.matched, strict=True)
+            if e.kind in ("require", "exclude")
+        ]
+        rows = self._rows([hits if e.kind == "exclude" else ~hits for e, hits in asked], indexes)
+        columns = [(self.reason(e), lost) for (e, _), lost in zip(asked, rows, strict=True) if any(lost)]
+        return [[why for why, lost in columns if lost[j]] for j in range(len(indexes))]
+
+    @staticmethod
+    def _rows(masks: list[Mask], indexes: list[int]) -> list[list[bool]]:
+        """Each mask at these plan indexes, as plain lists (one vector operation for all)."""
+        at = np.asarray(indexes, dtype=np.intp)
+        return [mask[at].tolist() for mask in masks]
 
 
 class Ranking:

@@ -51,7 +51,9 @@ async def socketio_session(server: ServerProcess, cookie: str) -> dict[str, Any]
 async def test_the_session_cookie_is_named_and_read_as_configured(server: ServerProcess) -> None:
     tls = server.env.get("PLANWISE_STAFF_COOKIE_SECURE") == "true"
     name, other = (
-        ("__Host-planwise_session", "planwise_session") if tls else ("planwise_session", "__Host-planwise_session")
+        ("__Host-planwise_session", "planwise_session")
+        if tls
+        else ("planwise_session", "__Host-planwise_session")
     )
     async with http_client(server) as http:
         created = await http.post("/api/sessions", json={})

@@ -138,8 +138,8 @@ class WsSession:
 
     async def run(self, receive: Receive, send: Send, close: Close) -> None:
         self._send = send
-        main = self._main = asyncio.current_task()
-        assert main is not None
+        self._main = asyncio.current_task()
+        assert self._main is not None
         self._start_processor()  # the opening: waits for a hello up to PLANWISE_HELLO_TIMEOUT
         code, reason = 1000, ""
         try:
@@ -149,7 +149,7 @@ class WsSession:
                 code, reason = exc.code, exc.reason
             except asyncio.CancelledError:
                 failure = self._failure
-                if failure is None or main.uncancel() > 0:
+                if failure is None or self._main.uncancel() > 0:
                     raise  # the framework's cancellation (the peer went away, or shutdown)
                 if not isinstance(failure, Closed):
                     raise failure from None
@@ -163,6 +163,11 @@ class WsSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # No reference from this connection to the tasks: a cancelled task keeps its
+            # CancelledError, whose traceback keeps this frame and so this connection; a cycle
+            # that only a full garbage collection (rare in a big process) would free.
+            del tasks
+            self._main = self._processor = self._writer = None
         if code != 1000:
             if code != CLOSE_TRY_AGAIN:  # a slow reader's queue is full: don't wait on it
                 await self._flush(send)

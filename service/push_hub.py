@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .db.engine import is_postgresql, origin_of
 from .db.models import EnrichmentPush, PlanSession
 from .errors import ProtocolError
-from .hub import Hub
+from .hub import STAGES, Hub, OrderKey
 from .update import Update
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,9 @@ class PushingHub(Hub):
         self.store: PushStore | None = None  # attached when the database is up
         # Kept and dropped with the session's newest update (Hub._touch, Hub._drop).
         self._pushed: dict[str, Pushed] = {}
+        # The newest key a long poll said it has seen when this hub knew less (its update of the
+        # session was dropped, or another process counted further): later steps count on from it.
+        self._seen: dict[str, OrderKey] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def publish_update(self, session_id: str, update: Update) -> bool:
@@ -140,18 +143,40 @@ class PushingHub(Hub):
             {**plan, **pushed.plans[plan["id"]]} if plan["id"] in pushed.plans else plan
             for plan in update.payload["plans"]
         ]
-        return update.stepped(plans, self._next_step(session_id, update))
+        return update.stepped(plans, self._next_step(session_id, update, merged=True))
 
     def _after_latest(self, session_id: str, update: Update) -> Update:
-        step = self._next_step(session_id, update)
+        step = self._next_step(session_id, update, merged=False)
         return update if step == 0 else update.stepped(update.payload["plans"], step)
 
-    def _next_step(self, session_id: str, update: Update) -> int:
-        """0 for the first enriched update of a (revision, version), then one more than the newest."""
+    def _next_step(self, session_id: str, update: Update, merged: bool) -> int:
+        """0 for the first enriched update of a (revision, version), then one more than the newest;
+        with pushes ``merged``, also more than the step a long poll has seen (:meth:`wait_for`)."""
         latest = self.latest(session_id)
-        if latest is None or (latest.revision, latest.version) != (update.revision, update.version):
-            return 0
-        return latest.step + 1 if latest.stage != "rules" else 0
+        step = 0
+        if latest is not None and (latest.revision, latest.version) == (update.revision, update.version):
+            step = latest.step + 1 if latest.stage != "rules" else 0
+        seen = self._seen.get(session_id)
+        if (
+            merged
+            and seen is not None
+            and seen[:2] == (update.revision, update.version)
+            and seen[2] > STAGES["enriched"]
+        ):
+            step = max(step, seen[2] - STAGES["enriched"] + 1)
+        return step
+
+    async def wait_for(self, session_id: str, after: OrderKey, wait: float) -> Update | None:
+        """As :meth:`Hub.wait_for`; a client that has seen a later step than this hub knows of (its
+        update was dropped after PLANWISE_UPDATE_CACHE_SECONDS) is not sent a later push with a
+        step it already has."""
+        latest = self.latest(session_id)
+        if latest is None or after > latest.key:
+            seen = self._seen.get(session_id)
+            if seen is None or after > seen:
+                self._seen[session_id] = after
+                self._touch(session_id)
+        return await super().wait_for(session_id, after, wait)
 
     def pushed(self, session_id: str, pushed: Pushed) -> None:
         """A push (from this process or another) for the session: remember it, send it if it is live."""
@@ -188,6 +213,7 @@ class PushingHub(Hub):
     def _drop(self, session_id: str) -> None:
         super()._drop(session_id)
         self._pushed.pop(session_id, None)
+        self._seen.pop(session_id, None)
 
     def load_soon(self, session_id: str, revision: int, version: int) -> None:
         if self.store is None:

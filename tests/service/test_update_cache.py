@@ -122,3 +122,41 @@ async def test_pushed_fields_come_back_from_the_store_after_the_drop(app: Quart)
         after, stage, step = update["revision"], update["stage"], update.get("step", 0)
     else:
         pytest.fail("the pushed field never came back after the drop")
+
+
+async def test_a_long_poll_that_has_seen_later_steps_gets_the_next_push_after_the_drop(app: Quart) -> None:
+    sid, auth = await answered_session(app)
+    client = app.test_client()
+    service = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def push(plans: dict[str, Any]) -> None:
+        body = {"sessionId": sid, "revision": 1, "plans": plans, "source": "t"}
+        assert (await client.post("/api/enrichments", json=body, headers=service)).status_code == 202
+
+    await push({"max-50": {"installPrice": 1}})
+    await push({"max-50": {"installPrice": 2}})
+    status, seen = await poll(app, sid, auth, "after=1&version=1&stage=rules&wait=5")
+    while seen.get("step", 0) < 2:  # follow the steps up to the second push
+        status, seen = await poll(
+            app, sid, auth, f"after=1&version=1&stage=enriched&step={seen.get('step', 0)}&wait=5"
+        )
+        assert status == 200
+    assert await dropped(app, sid)
+
+    # The client comes back having seen step 2; this process has forgotten it counted that far.
+    waiting = asyncio.ensure_future(poll(app, sid, auth, "after=1&version=1&stage=enriched&step=2&wait=5"))
+    await asyncio.sleep(0.3)
+    await push({"max-50": {"installPrice": 3}})
+    step = 2
+    for _ in range(3):
+        status, update = await waiting
+        assert status == 200, "a push after the drop must not reuse a step the client has"
+        assert update["step"] > step
+        if {p["id"]: p for p in update["plans"]}["max-50"].get("installPrice") == 3:
+            break
+        step = update["step"]
+        waiting = asyncio.ensure_future(
+            poll(app, sid, auth, f"after=1&version=1&stage=enriched&step={step}&wait=5")
+        )
+    else:
+        pytest.fail("the third push never reached the long poll")

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from rules.estimate import EstimateCalculator, Inputs
 from rules.model import Catalogue
 
 from .hub import Hub
-from .live import LiveCatalogue
+from .live import LiveCatalogue, LoadedVersion
 from .update import Update
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ class Enrichment:
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
         self.failed = 0
+        # Enriched plans shared by the sessions in one state (see enrich), least recently used first.
+        self._shared: OrderedDict[tuple[int, int, tuple[str, ...] | None], _Shared] = OrderedDict()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name=f"enrich-{i}") for i in range(self._workers)]
@@ -143,8 +147,34 @@ class Enrichment:
         calc = loaded.estimate
         if calc is None and not enrichers:
             return None
+        inputs = calc.inputs(update.answers, update.visible) if calc is not None else None
+        if enrichers:  # a deployment's enrichers may read anything of the session
+            plans = await self._plans(loaded, update, enrichers, calc, inputs)
+            return None if plans is None else update.enriched(plans)
+        # The catalogue's estimate alone: the same plans for every session with this rules result
+        # and these input values, worked out once and shared (the hub keeps one copy, not one each).
+        source = update.payload["plans"]
+        key = (loaded.version, id(source), None if inputs is None else tuple(map(str, inputs.values())))
+        hit = self._shared.get(key)
+        if hit is not None and hit.source is source:  # the rules result it was made from is alive
+            self._shared.move_to_end(key)
+        else:
+            hit = self._shared[key] = _Shared(source, await self._plans(loaded, update, [], calc, inputs))
+            if len(self._shared) > SHARED_SIZE:
+                self._shared.popitem(last=False)
+        return None if hit.plans is None else update.enriched(hit.plans)
+
+    async def _plans(
+        self,
+        loaded: LoadedVersion,
+        update: Update,
+        enrichers: list[Enricher],
+        calc: EstimateCalculator | None,
+        inputs: Inputs | None,
+    ) -> list[dict[str, Any]] | None:
+        """The enriched plans of a rules update, or None when nothing was added to any plan."""
+        catalogue = loaded.catalogue
         payload, visible = update.payload, update.visible
-        inputs = calc.inputs(update.answers, visible) if calc is not None else None
         ctx = EnrichContext(catalogue, update.answers, visible, payload)
         plugin_sorts = any(e.sort_key(ctx) is not None for e in enrichers)
         by_estimate = inputs is not None and loaded.matcher.ranks_by_estimate
@@ -205,7 +235,7 @@ class Enrichment:
                 value = estimates.get(merged["id"])
                 if value is not None and "estimate" not in merged:
                     merged["estimate"] = calc.payload(catalogue.plan_by_id[merged["id"]], inputs, value)
-        return update.enriched(plans)
+        return plans
 
     async def _plugins(
         self, enrichers: list[Enricher], ctx: EnrichContext
@@ -227,6 +257,16 @@ class Enrichment:
             if key is not None:
                 sort_keys.append(key)
         return results, sort_keys
+
+
+#: Enriched plan lists kept for sharing (each about the size of one update's plans).
+SHARED_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    source: list[dict[str, Any]]  # the rules update's plans it was made from (held: ids stay unique)
+    plans: list[dict[str, Any]] | None  # None: enrichment added nothing
 
 
 def _applies(enricher: Enricher, catalogue: Catalogue) -> bool:

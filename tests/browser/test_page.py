@@ -480,7 +480,8 @@ def test_list_holds_still_under_the_pointer(
     result = server.run_cli("import", str(path), "--publish")
     assert result.returncode == 0, result.stdout + result.stderr
 
-    page.wait_for_function("window.planwiseClient.update.version === 2")
+    # A function, not an expression: Playwright eval()s expressions when it polls, which the CSP forbids.
+    page.wait_for_function("() => window.planwiseClient.update.version === 2")
     expect(page.locator("#reorder")).to_be_visible()
     assert shown_ids(page) == before, "nothing moved under the pointer"
     expect(page.locator(f'#plans > li[data-plan-id="{gone}"]')).to_have_class(re.compile(r"\bstale\b"))

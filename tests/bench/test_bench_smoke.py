@@ -35,3 +35,30 @@ def test_quick_bench_ends_with_the_json_summary() -> None:
         assert r["mismatches"] == 0, r  # every engine agrees with the reference evaluator
         for key in FIELDS - {"catalogue", "engine"}:
             assert isinstance(r[key], int | float), (key, r)
+
+
+def test_ab_cpu_measures_each_tree_against_the_first() -> None:
+    """bench/ab_cpu.py on the same tree twice: two servers answer, each gets a figure and a ratio."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ab_cpu.py"),
+            str(ROOT),
+            str(ROOT),
+            "--rounds",
+            "2",
+            "--answers",
+            "30",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if "us/answer" in line]
+    assert len(rows) == 2, done.stdout
+    assert "x1.00" in rows[0]
+    for row in rows:
+        median = float(row.split("median")[1].split("us/answer")[0])
+        assert median > 0, row

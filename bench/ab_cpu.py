@@ -1,0 +1,163 @@
+"""Server CPU per answer of two or more source trees, measured in turns with one fixed answer sequence.
+
+The quick ``ws_load.py`` run varies by +-20% between runs of the same code on this 2-core machine
+(its answers are random, its phases short). This A/B keeps everything but the code equal: one
+``planwise serve --demo`` per tree (fresh SQLite, the same engine), one WebSocket client answering
+the same seeded sequence closed-loop, the trees measured in turns for several rounds, and the
+server's CPU time (utime + stime of the process and its children, from /proc) per answer.
+
+    git worktree add /tmp/before e7e3387
+    .venv/bin/python bench/ab_cpu.py /tmp/before . --rounds 10 --answers 400
+
+Prints each tree's per-round figures, the median and the ratio of medians to the first tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import websockets
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its direct children (an engine worker), in seconds."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for p in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start(tree: Path, engine: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``planwise serve --demo`` from ``tree`` (its packages first on the path) on a free port."""
+    port = _free_port()
+    command = (
+        [str(VENV_BIN / "planwise")]
+        if (tree / "planwise").is_dir()
+        else [sys.executable, "-m", "service.cli"]
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(tree.resolve()),
+        "PLANWISE_RULES_ENGINE": engine,
+        "PLANWISE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / f'{port}.db'}",
+        "PLANWISE_SECRET_KEY": "ab-cpu-" + "x" * 40,
+        "PLANWISE_RATE_PER_SECOND": "100000",
+        "PLANWISE_RATE_BURST": "10000",
+    }
+    cmd = [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--demo"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"{tree}: the server did not start")
+
+
+def _value(question: dict[str, Any], rnd: random.Random) -> Any:
+    options = [o["value"] if isinstance(o, dict) else o for o in question.get("options", [])]
+    kind = question["type"]
+    if kind in ("single", "choice"):
+        return rnd.choice(options)
+    if kind == "multi":
+        return sorted(rnd.sample(options, rnd.randint(0, min(2, len(options)))), key=options.index)
+    if kind == "number":
+        low, high = question.get("min", 0), question.get("max", 100)
+        step = question.get("step") or 1
+        return low + step * rnd.randint(0, int((high - low) / step))
+    return rnd.choice([True, False])
+
+
+async def run(port: int, answers: int, seed: int) -> int:
+    """Answer ``answers`` times closed-loop; returns how many answers got their update."""
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression=None, max_size=None) as ws:
+        await ws.send(orjson.dumps({"event": "hello", "data": {}}).decode())
+        questions: list[dict[str, Any]] = []
+        while True:
+            message = orjson.loads(await ws.recv())
+            if message["event"] == "questionnaire":
+                questions = [q for q in message["data"]["questions"] if q["type"] != "text"]
+            if message["event"] == "recommendationUpdates":
+                break
+        rnd, done = random.Random(seed), 0
+        stored: dict[str, Any] = {}
+        for n in range(answers):
+            question = rnd.choice(questions)
+            value = _value(question, rnd)
+            if stored.get(question["id"]) == value:
+                continue  # unchanged: no update to wait for
+            stored[question["id"]] = value
+            body = {"questionId": question["id"], "value": value}
+            await ws.send(orjson.dumps({"event": "userResponse", "id": f"a{n}", "data": body}).decode())
+            try:
+                while orjson.loads(await asyncio.wait_for(ws.recv(), 5))["data"].get("replyTo") != f"a{n}":
+                    pass
+                done += 1
+            except TimeoutError:
+                pass  # an error without replyTo, e.g. a hidden question: not counted
+        await asyncio.sleep(0.3)  # the enriched update of the last answer
+        return done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "trees", nargs="+", type=Path, help="source trees (git worktrees); the first is the baseline"
+    )
+    parser.add_argument("--engine", default="reference")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--answers", type=int, default=400)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="planwise-ab-") as tmp:
+        servers = [start(tree, args.engine, Path(tmp)) for tree in args.trees]
+        figures: list[list[float]] = [[] for _ in servers]
+        try:
+            for r in range(args.rounds):
+                for k, (proc, port) in enumerate(servers):
+                    before = _cpu_seconds(proc.pid)
+                    done = asyncio.run(run(port, args.answers, seed=r))
+                    figures[k].append((_cpu_seconds(proc.pid) - before) / max(1, done) * 1e6)
+        finally:
+            for proc, _ in servers:
+                proc.terminate()
+                proc.wait(10)
+    base = statistics.median(figures[0])
+    print(
+        f"engine {args.engine}, {args.rounds} rounds x {args.answers} answers, load {os.getloadavg()[0]:.2f}"
+    )
+    for tree, values in zip(args.trees, figures, strict=True):
+        median = statistics.median(values)
+        rounds = " ".join(f"{v:.0f}" for v in values)
+        print(f"{str(tree):32} median {median:5.0f} us/answer  x{median / base:.2f}  rounds: {rounds}")
+
+
+if __name__ == "__main__":
+    main()

@@ -137,9 +137,11 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=400)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="planwise-ab-") as tmp:
-        servers = [start(tree, args.engine, Path(tmp)) for tree in args.trees]
-        figures: list[list[float]] = [[] for _ in servers]
+        servers: list[tuple[subprocess.Popen[bytes], int]] = []
+        figures: list[list[float]] = [[] for _ in args.trees]
         try:
+            for tree in args.trees:  # inside the try: a tree that fails to start stops the others
+                servers.append(start(tree, args.engine, Path(tmp)))
             for r in range(args.rounds):
                 for k, (proc, port) in enumerate(servers):
                     before = _cpu_seconds(proc.pid)

@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--answers", type=int, default=400)
     args = parser.parse_args()
+    for tree in args.trees:
+        if not (tree / "service").is_dir():
+            parser.error(f"{tree}: not a source tree of this project (no service/ in it)")
     with tempfile.TemporaryDirectory(prefix="planwise-ab-") as tmp:
         servers: list[tuple[subprocess.Popen[bytes], int]] = []
         figures: list[list[float]] = [[] for _ in args.trees]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import orjson
 from wsload.config import RATE_BURST, RATE_PER_SECOND, code_revision, raise_nofile
+from wsload.events_phase import TARGET as EVENTS_TARGET
 from wsload.orchestrator import Bench
 from wsload.report import TARGETS, summary, table, verdict
 from wsload.scale import TARGETS_10, scale_summary
@@ -39,6 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n1000-both", action="store_true", help="also run the paced N=1000 on reference")
     parser.add_argument("--py-spy", metavar="DIR", help="also py-spy the server during an extra N=100 run")
     parser.add_argument("--no-socketio", action="store_true", help="skip the Socket.IO phase (issue 9)")
+    parser.add_argument("--no-events", action="store_true", help="skip the events on/off phase (issue 13)")
     parser.add_argument("--big-procs", type=int, default=4, help="client processes for the 10,000 phase")
     parser.add_argument("--no-huge", action="store_true", help="skip the 10,000-connection phase")
     parser.add_argument("--n-idle", type=int, dest="n_idle_wanted", help="idle connections (2000; quick 500)")
@@ -100,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"answers/s at N=100 {sio['throughput_share_n100']:.0%} of /ws (>= 60%)"
             )
         result["socketio"] = bench.socketio
+        result.update(bench.events)
+        for engine in args.engines:
+            cost = bench.events.get(f"events_cost_n100_{engine}")
+            if cost is not None:
+                label = "met   " if cost <= EVENTS_TARGET else "MISSED"
+                most = f"{EVENTS_TARGET:.0%}"
+                print(f"  {label} events cost ({engine}): {cost:.1%} of N=100 throughput (<= {most})")
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f}")
         print(orjson.dumps(result).decode())

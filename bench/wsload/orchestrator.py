@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .client import Clients
 from .config import HOST, RATE_BURST, RATE_PER_SECOND, REPLY_TIMEOUT, ROOT, code_revision
+from .events_phase import events_round
 from .report import Phase, describe
 from .scale import huge_round, plans5000_round, write_bundle
 from .servers import Server, free_port, system_cpu
@@ -34,6 +36,7 @@ class Bench:
         self.code = code_revision()
         self.round = ""
         self.socketio: dict[str, dict[str, object]] = {}
+        self.events: dict[str, Any] = {}  # issue 13: events on vs off (events_phase.py)
 
     def log(self, text: str) -> None:
         print(text, flush=True)
@@ -45,7 +48,13 @@ class Bench:
         cmd = [sys.executable, str(ROOT / "bench" / "echo_server.py"), "--port", str(port)]
         return self._start("echo", cmd, dict(os.environ))
 
-    def start_planwise(self, engine: str, bundle: Path | None = None, name: str | None = None) -> Server:
+    def start_planwise(
+        self,
+        engine: str,
+        bundle: Path | None = None,
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Server:
         """``planwise serve --demo`` (the demo, or ``bundle``) with the bench instruments (hooked.py)."""
         code = code_revision()
         if code != self.code:  # the tree changed under the run: say so, the numbers may not compare
@@ -53,8 +62,8 @@ class Bench:
             self.code = f"{self.code} -> {code}"
         port = free_port()
         db = self.workdir / f"planwise-{name or engine}.db"  # fresh: the bundle loads into an empty one
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PLANWISE_")}
-        env.update(
+        settings = {k: v for k, v in os.environ.items() if not k.startswith("PLANWISE_")}
+        settings.update(
             PLANWISE_DATABASE_URL=f"sqlite+aiosqlite:///{db}",
             PLANWISE_SECRET_KEY=secrets.token_urlsafe(48),
             PLANWISE_RULES_ENGINE=engine,
@@ -62,12 +71,13 @@ class Bench:
             PLANWISE_RATE_BURST=str(RATE_BURST),
         )
         if bundle is not None:
-            env["PLANWISE_DEMO_BUNDLE"] = str(bundle)
+            settings["PLANWISE_DEMO_BUNDLE"] = str(bundle)
+        settings.update(env or {})  # a phase's own settings (e.g. events off)
         # bench_server.py runs service.server.serve (what `planwise serve` runs) on the same app,
         # plus the bench-only instruments: exact server time per answer, GC pauses, a loop ticker.
         hooked = ROOT / "bench" / "bench_server.py"
         cmd = [sys.executable, str(hooked), HOST, str(port), "info", "--demo", "--port", str(port)]
-        return self._start(name or engine, cmd, env)
+        return self._start(name or engine, cmd, settings)
 
     def _start(self, name: str, cmd: list[str], env: dict[str, str]) -> Server:
         server = Server(name, cmd, env, self.workdir)
@@ -211,6 +221,9 @@ class Bench:
             finally:
                 self.stop(server)
         self.stop(echo)
+        if not a.no_events:
+            for engine in a.engines:
+                self.events.update(events_round(self, engine))
         if a.engines_5000:
             bundle = write_bundle(self.workdir)
             for engine in a.engines_5000:

@@ -29,6 +29,8 @@ from typing import Any
 
 import orjson
 import websockets
+from wsload.config import RATE_BURST, RATE_PER_SECOND
+from wsload.servers import free_port
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -43,16 +45,9 @@ def _cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def start(tree: Path, engine: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     """``planwise serve --demo`` from ``tree`` (its packages first on the path) on a free port."""
-    port = _free_port()
+    port = free_port()
     command = (
         [str(VENV_BIN / "planwise")]
         if (tree / "planwise").is_dir()
@@ -64,8 +59,8 @@ def start(tree: Path, engine: str, workdir: Path) -> tuple[subprocess.Popen[byte
         "PLANWISE_RULES_ENGINE": engine,
         "PLANWISE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / f'{port}.db'}",
         "PLANWISE_SECRET_KEY": "ab-cpu-" + "x" * 40,
-        "PLANWISE_RATE_PER_SECOND": "100000",
-        "PLANWISE_RATE_BURST": "10000",
+        "PLANWISE_RATE_PER_SECOND": str(RATE_PER_SECOND),
+        "PLANWISE_RATE_BURST": str(RATE_BURST),
     }
     cmd = [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--demo"]
     proc = subprocess.Popen(cmd, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

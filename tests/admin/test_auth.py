@@ -68,9 +68,15 @@ async def test_disabled_account_cannot_sign_in(app: Quart, browser: Browser) -> 
     assert (await browser.login("ann@example.com")).status_code == 401
 
 
-async def test_cookie_lifetime_follows_settings(app: Quart, viewer: Browser) -> None:
-    ext = app.extensions["QUART_AUTH"][0]
-    assert ext.duration == 8 * 3600 and ext.cookie_http_only and ext.cookie_path == "/admin"
+async def test_cookie_lifetime_follows_settings(app: Quart, browser: Browser) -> None:
+    await add_user(app, "ann@example.com", "viewer")
+    response = await browser.login("ann@example.com")
+    staff = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("planwise_staff=")]
+    assert len(staff) == 1, response.headers.getlist("Set-Cookie")
+    attributes = {part.strip().split("=")[0].lower(): part.strip() for part in staff[0].split(";")[1:]}
+    # A browser-session cookie (gone with the browser); the lifetime is enforced server-side below.
+    assert "max-age" not in attributes and "expires" not in attributes, staff[0]
+    assert "httponly" in attributes and attributes["path"] == "Path=/admin"
     async with get_runtime(app).sessions() as db:
         row = (await db.execute(select(StaffSession))).scalar_one()
     assert timedelta(hours=7.9) < row.expires_at - row.created_at <= timedelta(hours=8)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,8 @@ from quart.typing import TestClientProtocol
 
 from planwise.app import create_app
 
+from ..servers import ServerProcess
+from .server_helpers import StartServer, service_server
 from .wsjson import WS
 
 __all__ = ["EXAMPLE", "WS", "settings_for"]
@@ -56,3 +58,21 @@ async def app(settings: dict[str, Any]) -> AsyncIterator[Quart]:
 @pytest.fixture
 def client(app: Quart) -> TestClientProtocol:
     return app.test_client()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """``start_server(name, **env)``: a real server with its own database and settings, stopped afterwards."""
+    servers: list[ServerProcess] = []
+
+    def start(name: str = "server", **env: str) -> ServerProcess:
+        server = service_server(tmp_path / name, **env)
+        servers.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()

@@ -15,7 +15,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from websockets.exceptions import ConnectionClosed
 
 from ..servers import HOST, ROOT, ServerProcess
 from .wsjson import WS
+
+#: ``start_server(name, **env)`` (the fixture in conftest.py): a started server, stopped afterwards.
+StartServer = Callable[..., ServerProcess]
 
 #: What the service tests' servers run on: the small example catalogue, a hello timeout short
 #: enough to test. ``service_server`` adds these to the shared ``ServerProcess`` defaults.

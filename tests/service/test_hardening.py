@@ -15,39 +15,19 @@ import os
 import random
 import struct
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
 from ..servers import ROOT, ServerProcess
-from .server_helpers import RawFrame, RawWs, http_client, service_server
+from .server_helpers import RawFrame, RawWs, StartServer, http_client
 
 pytestmark = pytest.mark.slow
 
-StartServer = Callable[..., ServerProcess]
 EXAMPLE = ROOT / "tests" / "fixtures" / "example.json"
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    servers: list[ServerProcess] = []
-
-    def start(name: str = "server", **env: str) -> ServerProcess:
-        server = service_server(tmp_path / name, **env)
-        servers.append(server)
-        server.start()
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.stop()
 
 
 async def send_frame(ws: RawWs, opcode: int, payload: bytes, fin: bool = True) -> None:

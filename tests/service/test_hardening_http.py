@@ -11,7 +11,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,10 @@ import jwt
 import pytest
 
 from ..servers import ServerProcess
-from .server_helpers import RawWs, service_server
+from .server_helpers import RawWs, StartServer, service_server
 
 pytestmark = pytest.mark.slow
 
-StartServer = Callable[..., ServerProcess]
 JWT_SECRET = "host-site-jwt-secret-" + "s" * 32
 
 
@@ -41,23 +40,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    servers: list[ServerProcess] = []
-
-    def start(name: str, **env: str) -> ServerProcess:
-        one = service_server(tmp_path / name, **env)
-        servers.append(one)
-        one.start()
-        return one
-
-    try:
-        yield start
-    finally:
-        for one in servers:
-            one.stop()
 
 
 def http(server: ServerProcess) -> httpx.AsyncClient:

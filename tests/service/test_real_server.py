@@ -11,8 +11,7 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from .server_helpers import (
     JsonWs,
     RawFrame,
     RawWs,
+    StartServer,
     close_code_after,
     http_client,
     server_holds,
@@ -35,7 +35,6 @@ from .server_helpers import (
 pytestmark = pytest.mark.slow
 
 MAX_FRAME = 64 * 1024
-StartServer = Callable[..., ServerProcess]
 
 
 @pytest.fixture(scope="module")
@@ -47,24 +46,6 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """``start_server(name, **env)``: a server with its own database and settings, stopped afterwards."""
-    servers: list[ServerProcess] = []
-
-    def start(name: str = "server", **env: str) -> ServerProcess:
-        server = service_server(tmp_path / name, **env)
-        servers.append(server)
-        server.start()
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.stop()
 
 
 async def started(start: StartServer, name: str, **env: str) -> ServerProcess:

@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--py-spy", metavar="DIR", help="also py-spy the server during an extra N=100 run")
     parser.add_argument("--no-socketio", action="store_true", help="skip the Socket.IO phase (issue 9)")
     parser.add_argument("--no-events", action="store_true", help="skip the events on/off phase (issue 13)")
+    parser.add_argument(
+        "--events-rounds", type=int, default=0, help="rounds per server of the events phase (5; quick 3)"
+    )
     parser.add_argument("--big-procs", type=int, default=4, help="client processes for the 10,000 phase")
     parser.add_argument("--no-huge", action="store_true", help="skip the 10,000-connection phase")
     parser.add_argument("--n-idle", type=int, dest="n_idle_wanted", help="idle connections (2000; quick 500)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -66,6 +66,9 @@ class Hub:
         self._expiry: asyncio.TimerHandle | None = None
         self._changed: dict[str, asyncio.Condition] = {}
         self._waiting: dict[str, int] = {}
+        # Told each session the hub forgets (nobody watched it for keep_seconds): the session
+        # store drops its cached copy then too (the composition root wires it; None: nobody).
+        self.on_forget: Callable[[str], None] | None = None
 
     def subscribe(self, session_id: str, sub: Subscriber) -> None:
         self._subs.setdefault(session_id, set()).add(sub)
@@ -197,6 +200,8 @@ class Hub:
     def _drop(self, session_id: str) -> None:
         """Forget what is kept of the session (a subclass drops its own state too)."""
         self._latest.pop(session_id, None)
+        if self.on_forget is not None and not self.is_live(session_id):
+            self.on_forget(session_id)
 
     def _arm(self) -> None:
         """One timer, due when the least recently touched session's time is up."""

@@ -27,6 +27,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .collector import COLLECTOR
+
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -86,6 +88,16 @@ class RuntimeCollector(Collector):
                 "planwise_kept_updates",
                 "Sessions whose newest update is kept in memory (live, or recently active)",
                 len(planwise.hub.kept_sessions()),
+            ),
+            (
+                "planwise_full_collections",
+                "Full garbage collections run after ended connections (service/collector.py)",
+                COLLECTOR.collections,
+            ),
+            (
+                "planwise_cached_sessions",
+                "Sessions held in memory by the session store (live, or recently active)",
+                planwise.store.cached_count(),
             ),
         ]
         for name, documentation, value in gauges:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from rules.engine import make_engine
 
 from .catalogues import live_version, publish
+from .collector import COLLECTOR
 from .config import Settings
 from .control import ServiceControl
 from .core import Planwise
@@ -81,6 +81,7 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         # Without service tokens nobody can push: no read of stored pushes per opened session.
         hub.store = push_store if settings.service_tokens else None
         store = SessionStore(db)
+        hub.on_forget = store.forget  # a session nobody watched for a while leaves memory whole
         recommender = Recommender(engine, settings.evaluation_cache)
         enrichment = Enrichment(
             hub,
@@ -133,12 +134,11 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
             purge,
         )
         # Everything loaded so far lives as long as the process: keep it out of the garbage
-        # collector's full passes (they caused the p99 latency spikes under load).
+        # collector's full passes (they caused the p99 latency spikes under load); fewer, larger
+        # young collections (each answer allocates a burst of short-lived objects); a full
+        # collection paid for by ended connections (service/collector.py).
         if settings.gc_freeze:
-            gc.collect()
-            gc.freeze()
-            # Fewer, larger young collections: each answer allocates a burst of short-lived objects.
-            gc.set_threshold(50_000, 50, 100)
+            COLLECTOR.tune()
 
     @app.after_serving
     async def stop() -> None:

@@ -96,6 +96,9 @@ class SessionStore:
         """The session if this process holds it in memory (no database access)."""
         return self._cache.get(session_id)
 
+    def cached_count(self) -> int:
+        return len(self._cache)
+
     def cached_ids(self) -> list[str]:
         return list(self._cache)
 
@@ -158,7 +161,8 @@ class SessionStore:
         return True
 
     def forget(self, session_id: str) -> None:
-        """Drop a session from memory (it was erased)."""
+        """Drop a session from memory (it was erased, or nobody watched it for a while: the hub
+        forgot it). A later read loads it from the database again."""
         self._cache.pop(session_id, None)
 
     async def latest_for_user(self, user_sub: str, fresh: bool = False) -> SessionState | None:

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from .collector import COLLECTOR
 from .config import Settings
 
 DEFAULT_CLOSE_TIMEOUT: float = Settings.model_fields["close_timeout"].default
@@ -32,11 +33,13 @@ class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_made(self, transport: BaseTransport) -> None:
         self._planwise_lost = False
         self._planwise_abort_scheduled = False
+        COLLECTOR.opened()
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._planwise_lost = True
         super().connection_lost(exc)
+        COLLECTOR.closed()  # a full collection once as many have ended as are open (collector.py)
 
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()

@@ -2,8 +2,12 @@
 
 Two ``planwise serve`` of one engine, one as usual (events on) and one with
 ``PLANWISE_EVENT_RETENTION_DAYS=0`` (no events recorded), both up at once; N=100 closed loop on
-each in turn, ``ROUNDS`` times, so that both see the same background load. The key
-``events_cost_n100_<engine>`` is ``1 - on / off`` of the median answers/s (target <= 5%).
+each in turn, ``--events-rounds`` times, so that both see the same background load. The key
+``events_cost_n100_<engine>`` is ``1 - on / off`` of the median answers/s (target <= 5%). Beside it,
+``events_cpu_cost_n100_<engine>``: the server's CPU per answer with events over without, minus one
+(the same rounds; it moves less than answers/s, which also depends on the client processes' share
+of the two cores). The background fold into the Insights rollup runs every 30 s, so rounds of 12 s
+meet it in some rounds and not in others: more rounds, a steadier median.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .orchestrator import Bench
 
-ROUNDS = 5  # --quick: 3
+ROUNDS = 5  # --events-rounds (--quick: 3)
 EVENTS_OFF = "PLANWISE_EVENT_RETENTION_DAYS"  # 0: no events recorded
 TARGET = 0.05
 
@@ -27,31 +31,39 @@ def events_round(bench: Bench, engine: str) -> dict[str, Any]:
         "off": bench.start_planwise(engine, name=f"{engine}-events-off", env={EVENTS_OFF: "0"}),
     }
     rates: dict[str, list[float]] = {"on": [], "off": []}
+    cpu: dict[str, list[float]] = {"on": [], "off": []}  # server CPU us per answer
     try:
         for server in servers.values():  # warm both (catalogue loaded, caches)
             bench.open(server, 1)
             bench.run(server, "warmup", 1, a.warmup, 0.2, record=False)
             bench.close()
-        for _ in range(3 if a.quick else ROUNDS):
+        for _ in range(a.events_rounds or (3 if a.quick else ROUNDS)):
             for kind, server in servers.items():
                 bench.open(server, 100)
                 phase = bench.run(server, f"N=100 events {kind}", 100, a.d_n100, a.warmup, record=False)
                 bench.close()
                 rates[kind].append(phase.rate)
+                cpu[kind].append(phase.cpu_per_op)
     finally:
         for server in servers.values():
             bench.stop(server)
     on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
     cost = 1 - on / off if off else None
+    cpu_on, cpu_off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
+    cpu_cost = cpu_on / cpu_off - 1 if cpu_off else None
     each = " / ".join(", ".join(f"{x:.0f}" for x in rates[kind]) for kind in ("on", "off"))
     bench.log(
         f"[{engine}] events: N=100 {on:.0f} answers/s with, {off:.0f} without (rounds {each}): "
-        f"cost {cost:.1%} (target <= {TARGET:.0%})"
-        if cost is not None
+        f"cost {cost:.1%} (target <= {TARGET:.0%}); server CPU {cpu_on:.0f} vs {cpu_off:.0f} us/answer "
+        f"(+{cpu_cost:.1%})"
+        if cost is not None and cpu_cost is not None
         else f"[{engine}] events: no answers without events"
     )
     return {
         f"events_cost_n100_{engine}": cost,
         f"{engine}_n100_per_s_events_on": on,
         f"{engine}_n100_per_s_events_off": off,
+        f"events_cpu_cost_n100_{engine}": cpu_cost,
+        f"{engine}_n100_server_us_events_on": cpu_on,
+        f"{engine}_n100_server_us_events_off": cpu_off,
     }

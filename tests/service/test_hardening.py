@@ -169,13 +169,19 @@ async def test_abandoned_openings_leave_nothing_behind(start_server: StartServer
     gauges = await _gauges(server)
     assert gauges["planwise_live_sessions"] == 1
     assert gauges["planwise_kept_updates"] == 1, gauges
+    assert gauges["planwise_cached_sessions"] == 1, gauges  # the store forgot them with the hub
+    # 6,000 ended connections: the cycles they left were collected (service/collector.py).
+    assert gauges["planwise_full_collections"] >= 1, gauges
     assert gauges['planwise_connections{transport="ws"}'] == 1
     # ... and memory comes back to the warmed-up baseline within 5 KiB per opening (15 MiB for
-    # 3,000). What stays is the store's cached session (a SessionState and its lock, ~1 KiB;
-    # bounded at 50,000, gone when the session is purged) and the allocator's burst-to-burst noise
-    # (0-10 MiB measured over four bursts). Measured: +7.6 MiB (2.6 KiB per opening). Before the
-    # hub dropped unwatched updates and a cancelled connection stopped keeping itself alive
-    # through its tasks' tracebacks (a cycle only a full collection frees), +21 MiB (7 KiB).
+    # 3,000). What stays is bounded: SQLite's page caches (2 MiB per pooled connection) filling as
+    # the events and sessions tables grow, and the allocator's burst-to-burst noise. Measured over
+    # ten bursts of 3,000 (docs/security.md): +1.4 KiB per opening for the first, then a plateau
+    # (+13.6 MiB after 27,000 in all, the last four bursts within 3 MiB). Before the store forgot
+    # idle sessions with the hub and the collector freed the cycles of ended connections, ~2 MiB
+    # more at every burst with no end (+24.7 MiB after 30,000); before the hub dropped unwatched
+    # updates and a cancelled connection stopped keeping itself alive through its tasks'
+    # tracebacks, +21 MiB per 3,000 (7 KiB).
     print(
         f"RSS baseline {baseline / 2**20:.1f} MiB, after 3000 abandoned {after_openings / 2**20:.1f} MiB, "
         f"after two publishes {after_publishes / 2**20:.1f} MiB, settled {settled / 2**20:.1f} MiB"

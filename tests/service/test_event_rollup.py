@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from planwise.app import create_app
 from service.db.models import EventRollup, EventRollupState, PlanSession, SessionEvent, utcnow
@@ -204,6 +204,24 @@ async def test_two_processes_folding_at_once_fold_each_event_once(app: Quart) ->
     found = await _stats(app, _days(0, 0, 1))
     assert _export(found, _bundle()) == EXPECTED and found.zero_answers == EXPECTED_ZERO
     assert await _watermark(app) == await _newest(app)
+
+
+async def test_chunks_cut_by_rows_fold_each_event_once(app: Quart) -> None:
+    """A chunk ends before an event of a row beyond ``rows``: small bounds, the same figures."""
+    await drive_known_sessions(app)
+    engine = get_runtime(app).db
+    for chunk, rows in ((1000, 1), (2, 2), (5, 3)):
+        async with engine.begin() as conn:  # start afresh
+            await conn.execute(delete(EventRollup))
+            await conn.execute(update(EventRollupState).values(watermark=0))
+        rollup = Rollup(engine, 90, chunk=chunk, lag=0, rows=rows)
+        chunks = []
+        while (done := (await rollup._chunk())[0]) > 0:
+            chunks.append(done)
+        assert len(chunks) > 1
+        found = await _stats(app, _days(0, 0, 1))
+        assert _export(found, _bundle()) == EXPECTED and found.zero_answers == EXPECTED_ZERO
+        assert await _watermark(app) == await _newest(app)
 
 
 async def test_rollup_rows_go_with_their_events(app: Quart) -> None:

@@ -2,7 +2,8 @@
 
 Two ``planwise serve`` of one engine, one as usual (events on) and one with
 ``PLANWISE_EVENT_RETENTION_DAYS=0`` (no events recorded), both up at once; N=100 closed loop on
-each in turn, ``--events-rounds`` times, so that both see the same background load. The key
+each in turn (which goes first alternates), ``--events-rounds`` times, so that both see the same
+background load. The key
 ``events_cost_n100_<engine>`` is ``1 - on / off`` of the median answers/s (target <= 5%). Beside it,
 ``events_cpu_cost_n100_<engine>``: the server's CPU per answer with events over without, minus one
 (the same rounds; it moves less than answers/s, which also depends on the client processes' share
@@ -37,8 +38,10 @@ def events_round(bench: Bench, engine: str) -> dict[str, Any]:
             bench.open(server, 1)
             bench.run(server, "warmup", 1, a.warmup, 0.2, record=False)
             bench.close()
-        for _ in range(a.events_rounds or (3 if a.quick else ROUNDS)):
-            for kind, server in servers.items():
+        for r in range(a.events_rounds or (3 if a.quick else ROUNDS)):
+            # Which server goes first alternates: each also meets the other's leftover work (its
+            # last answers' enrichment, a fold of the events that falls due) in half the rounds.
+            for kind, server in list(servers.items())[:: 1 if r % 2 == 0 else -1]:
                 bench.open(server, 100)
                 phase = bench.run(server, f"N=100 events {kind}", 100, a.d_n100, a.warmup, record=False)
                 bench.close()

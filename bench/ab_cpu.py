@@ -9,7 +9,16 @@ server's CPU time (utime + stime of the process and its children, from /proc) pe
     git worktree add /tmp/before e7e3387
     .venv/bin/python bench/ab_cpu.py /tmp/before . --rounds 10 --answers 400
 
-Prints each tree's per-round figures, the median and the ratio of medians to the first tree.
+A tree may carry settings after ``@`` (``PATH@NAME=VALUE,NAME=VALUE``), to compare one code with
+two settings, and ``--clients N`` answers on N connections at once (N sequences, each seeded). For
+example the cost of the Insights events at N=100, background fold included (issue 13):
+
+    .venv/bin/python bench/ab_cpu.py . .@PLANWISE_EVENT_RETENTION_DAYS=0 --clients 100 \
+        --rounds 8 --answers 150 --settle 35
+
+Prints each tree's per-round figures, the median and the ratio of medians to the first tree, and
+its whole CPU over all its answers (what it did between its rounds too, e.g. folding events into
+the Insights rollup, and for ``--settle`` seconds after the last round).
 """
 
 from __future__ import annotations
@@ -45,7 +54,21 @@ def _cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def start(tree: Path, engine: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def tree_and_settings(spec: str) -> tuple[Path, dict[str, str]]:
+    """``PATH`` or ``PATH@NAME=VALUE,NAME=VALUE``: the source tree and its extra settings."""
+    path, _, given = spec.partition("@")
+    settings: dict[str, str] = {}
+    for pair in filter(None, given.split(",")):
+        name, eq, value = pair.partition("=")
+        if not eq or not name.startswith("PLANWISE_"):
+            raise argparse.ArgumentTypeError(f"{spec}: settings are PLANWISE_NAME=VALUE pairs")
+        settings[name] = value
+    return Path(path), settings
+
+
+def start(
+    tree: Path, engine: str, workdir: Path, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     """``planwise serve --demo`` from ``tree`` (its packages first on the path) on a free port."""
     port = free_port()
     command = (
@@ -61,6 +84,7 @@ def start(tree: Path, engine: str, workdir: Path) -> tuple[subprocess.Popen[byte
         "PLANWISE_SECRET_KEY": "ab-cpu-" + "x" * 40,
         "PLANWISE_RATE_PER_SECOND": str(RATE_PER_SECOND),
         "PLANWISE_RATE_BURST": str(RATE_BURST),
+        **(settings or {}),
     }
     cmd = [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--demo"]
     proc = subprocess.Popen(cmd, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -125,38 +149,67 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "trees", nargs="+", type=Path, help="source trees (git worktrees); the first is the baseline"
+        "trees",
+        nargs="+",
+        help="source trees (git worktrees), PATH or PATH@PLANWISE_NAME=VALUE,...; the first is the baseline",
     )
     parser.add_argument("--engine", default="reference")
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--answers", type=int, default=400)
+    parser.add_argument("--answers", type=int, default=400, help="answers per connection and round")
+    parser.add_argument("--clients", type=int, default=1, help="connections answering at once")
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds after the last round")
     args = parser.parse_args()
-    for tree in args.trees:
+    trees: list[tuple[Path, dict[str, str]]] = []
+    for spec in args.trees:
+        try:
+            tree, settings = tree_and_settings(spec)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
         if not (tree / "service").is_dir():
             parser.error(f"{tree}: not a source tree of this project (no service/ in it)")
+        trees.append((tree, settings))
     with tempfile.TemporaryDirectory(prefix="planwise-ab-") as tmp:
         servers: list[tuple[subprocess.Popen[bytes], int]] = []
-        figures: list[list[float]] = [[] for _ in args.trees]
+        figures: list[list[float]] = [[] for _ in trees]
+        answered = [0 for _ in trees]
         try:
-            for tree in args.trees:  # inside the try: a tree that fails to start stops the others
-                servers.append(start(tree, args.engine, Path(tmp)))
+            for tree, settings in trees:  # inside the try: a tree that fails to start stops the others
+                servers.append(start(tree, args.engine, Path(tmp), settings))
+            first = [_cpu_seconds(proc.pid) for proc, _ in servers]
             for r in range(args.rounds):
-                for k, (proc, port) in enumerate(servers):
+                turns = list(enumerate(servers))
+                for k, (proc, port) in turns if r % 2 == 0 else turns[::-1]:  # who goes first alternates
                     before = _cpu_seconds(proc.pid)
-                    done = asyncio.run(run(port, args.answers, seed=r))
+                    done = asyncio.run(_answer_at_once(port, args.answers, r, args.clients))
+                    answered[k] += done
                     figures[k].append((_cpu_seconds(proc.pid) - before) / max(1, done) * 1e6)
+            time.sleep(args.settle)
+            whole = [
+                (_cpu_seconds(proc.pid) - cpu) / max(1, n) * 1e6
+                for (proc, _), cpu, n in zip(servers, first, answered, strict=True)
+            ]
         finally:
             for proc, _ in servers:
                 proc.terminate()
                 proc.wait(10)
-    base = statistics.median(figures[0])
+    base, base_whole = statistics.median(figures[0]), whole[0]
     print(
-        f"engine {args.engine}, {args.rounds} rounds x {args.answers} answers, load {os.getloadavg()[0]:.2f}"
+        f"engine {args.engine}, {args.rounds} rounds x {args.clients} connection(s) x "
+        f"{args.answers} answers, load {os.getloadavg()[0]:.2f}"
     )
-    for tree, values in zip(args.trees, figures, strict=True):
+    for spec, values, total in zip(args.trees, figures, whole, strict=True):
         median = statistics.median(values)
         rounds = " ".join(f"{v:.0f}" for v in values)
-        print(f"{str(tree):32} median {median:5.0f} us/answer  x{median / base:.2f}  rounds: {rounds}")
+        print(
+            f"{spec:32} median {median:5.0f} us/answer  x{median / base:.2f}  "
+            f"whole run {total:5.0f} us/answer  x{total / base_whole:.2f}  rounds: {rounds}"
+        )
+
+
+async def _answer_at_once(port: int, answers: int, round_: int, clients: int) -> int:
+    """``clients`` connections answering at once, each its own seeded sequence (the first: ``round_``)."""
+    found = await asyncio.gather(*(run(port, answers, seed=round_ + 1000 * c) for c in range(clients)))
+    return sum(found)
 
 
 if __name__ == "__main__":

@@ -38,17 +38,20 @@ def test_quick_bench_ends_with_the_json_summary() -> None:
 
 
 def test_ab_cpu_measures_each_tree_against_the_first() -> None:
-    """bench/ab_cpu.py on the same tree twice: two servers answer, each gets a figure and a ratio."""
+    """bench/ab_cpu.py on the same tree twice, the second with a setting (events off), two
+    connections at once: two servers answer, each gets its figures and ratios."""
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "bench" / "ab_cpu.py"),
             str(ROOT),
-            str(ROOT),
+            f"{ROOT}@PLANWISE_EVENT_RETENTION_DAYS=0",
             "--rounds",
             "2",
             "--answers",
             "30",
+            "--clients",
+            "2",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -59,6 +62,19 @@ def test_ab_cpu_measures_each_tree_against_the_first() -> None:
     rows = [line for line in done.stdout.splitlines() if "us/answer" in line]
     assert len(rows) == 2, done.stdout
     assert "x1.00" in rows[0]
+    assert rows[1].startswith(f"{ROOT}@PLANWISE_EVENT_RETENTION_DAYS=0"), rows
     for row in rows:
         median = float(row.split("median")[1].split("us/answer")[0])
-        assert median > 0, row
+        whole = float(row.split("whole run")[1].split("us/answer")[0])
+        assert median > 0 and whole > 0, row
+
+
+def test_ab_cpu_refuses_a_setting_that_is_not_planwise() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ab_cpu.py"), f"{ROOT}@PATH=/tmp"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "PLANWISE_NAME=VALUE" in done.stderr, done.stderr

@@ -35,14 +35,14 @@ from .background import Background, every
 from .db.models import EventRollup as R
 from .db.models import EventRollupItem, EventRollupState, utcnow
 from .db.models import SessionEvent as E
-from .event_rollup_fold import Fold, Items, Key, Packed, event_query, fold_events
+from .event_rollup_fold import Fold, Items, Key, Packed, event_query, fold_events, row_key
 
 log = logging.getLogger(__name__)
 
 #: Events folded per transaction at most, and rollup rows written (each row a session's day and
 #: version): a chunk ends at whichever comes first, so a session's events of one catch-up are merged
 #: into its row once, not once per few thousand events (each merge reads, unpacks and rewrites the
-#: row: 53 -> 14 us of CPU per event with 2,000 active sessions, 17 -> 4 with 100; bench/RESULTS.md).
+#: row: 53 -> 23 us of CPU per event with 2,000 active sessions, 17 -> 10 with 100; docs/insights.md).
 #: Events are read :data:`PAGE` at a time. Seconds between background catch-ups; on PostgreSQL,
 #: how old an event must be before it is folded (longer than any transaction of the group writer).
 CHUNK = 10_000
@@ -137,7 +137,7 @@ class EventRollup:
         """The events of the next chunk: above ``watermark``, in id order, at most :attr:`chunk`
         of them and of at most :attr:`rows` rollup rows (settled ones only, with a lag)."""
         rows: list[Any] = []
-        keys: set[tuple[Any, ...]] = set()
+        keys: set[Key] = set()
         after = watermark
         page = min(PAGE, self.chunk)
         while len(rows) < self.chunk:
@@ -145,7 +145,7 @@ class EventRollup:
             found = (await conn.execute(query.limit(min(page, self.chunk - len(rows))))).all()
             settled = _settled(found, self.lag, utcnow()) if self.lag else found
             for row in settled:
-                key = (row.at.date(), row.version, row.session_id)
+                key = row_key(row.at, row.version, row.session_id)
                 if key not in keys:
                     if len(keys) >= self.rows:
                         return rows  # this event starts a row the next chunk writes

@@ -222,13 +222,18 @@ class Packed:
 Key = tuple[date, int, str]  # (day, version, session id)
 
 
+def row_key(at: datetime, version: int, session_id: str) -> Key:
+    """The rollup row an event is folded into: its UTC day, catalogue version and session."""
+    return (at.date(), version, session_id)
+
+
 def fold_events(rows: Iterable[Any], since: datetime | None = None) -> dict[Key, Fold]:
     """Fold ``event_query()`` rows; events before ``since`` (purged by now) are left out."""
     folds: dict[Key, Fold] = {}
     for id, session_id, at, kind, version, matched, plan_id, rank, data in rows:
         if since is not None and at < since:
             continue
-        key = (at.date(), version, session_id)
+        key = row_key(at, version, session_id)
         found = folds.get(key)
         if found is None:
             found = folds[key] = Fold()

@@ -3,8 +3,8 @@
 Two ``planwise serve`` of one engine, one as usual (events on) and one with
 ``PLANWISE_EVENT_RETENTION_DAYS=0`` (no events recorded), both up at once; N=100 closed loop on
 each in turn (which goes first alternates), ``--events-rounds`` times, so that both see the same
-background load. The key
-``events_cost_n100_<engine>`` is ``1 - on / off`` of the median answers/s (target <= 5%). Beside it,
+background load. The key ``events_cost_n100_<engine>`` is ``1 - on / off`` of the median
+answers/s (target <= 5%). Beside it,
 ``events_cpu_cost_n100_<engine>``: the server's CPU per answer with events over without, minus one
 (the same rounds; it moves less than answers/s, which also depends on the client processes' share
 of the two cores). The background fold into the Insights rollup runs every 30 s, so rounds of 12 s
@@ -58,7 +58,7 @@ def events_round(bench: Bench, engine: str) -> dict[str, Any]:
     bench.log(
         f"[{engine}] events: N=100 {on:.0f} answers/s with, {off:.0f} without (rounds {each}): "
         f"cost {cost:.1%} (target <= {TARGET:.0%}); server CPU {cpu_on:.0f} vs {cpu_off:.0f} us/answer "
-        f"(+{cpu_cost:.1%})"
+        f"({cpu_cost:+.1%})"
         if cost is not None and cpu_cost is not None
         else f"[{engine}] events: no answers without events"
     )

@@ -30,8 +30,13 @@ class Background:
             self._task = None
 
 
-async def every(interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
-    """Run ``action`` now and then every ``interval`` seconds; a failure is logged, the loop goes on."""
+async def every(
+    interval: float, action: Callable[[], Awaitable[object]], what: str, *, wait_first: bool = False
+) -> None:
+    """Run ``action`` now (or after ``interval`` with ``wait_first``) and then every ``interval``
+    seconds; a failure is logged, the loop goes on."""
+    if wait_first:
+        await asyncio.sleep(interval)
     while True:
         try:
             await action()

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     impact_sessions: Annotated[int, Field(ge=0)] = 1000
     never_fired_days: Count = 30
     event_retention_days: Annotated[int, Field(ge=0)] = 90
+    event_rollup: Literal["process", "inline"] = "process"
+    event_rollup_interval: Seconds = 30.0
     session_retention_days: Annotated[int, Field(ge=0)] = 30
     new_sessions_per_minute: Annotated[int, Field(ge=0)] = 120
     demo_bundle: str = str(DATA_DIR / "demo-mobile.json")

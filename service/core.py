@@ -67,7 +67,12 @@ class Planwise:
         self.new_sessions = WindowLimit(per_window(rate, 60)) if rate else None
         self._user_response = user_response_model(settings.max_answers)
         self._refreshing: set[asyncio.Task[None]] = set()
-        self.events = Events(store.engine, settings.event_retention_days)  # Insights (events.py)
+        self.events = Events(  # Insights (events.py)
+            store.engine,
+            settings.event_retention_days,
+            rollup_in_child=settings.event_rollup == "process",
+            rollup_interval=settings.event_rollup_interval,
+        )
         # Other processes may write these sessions (several hosts on PostgreSQL, or workers polling
         # one SQLite file): a read first checks the stored revision (read-your-writes on every host).
         mode = settings.session_sync

@@ -10,7 +10,9 @@ the last selection, each selection's rank, the sets of questions shown and answe
 and plans in the first three, and the answer combinations that left no plan.
 
 :class:`EventRollup` folds events above the watermark (``event_rollup_state``) in short chunked
-transactions: every :data:`INTERVAL` seconds in the background, and on demand before a report. A
+transactions: every :data:`INTERVAL` seconds in the background (``PLANWISE_EVENT_ROLLUP_INTERVAL``;
+in a low-priority child process unless ``PLANWISE_EVENT_ROLLUP=inline``: service/rollup_process.py),
+and on demand before a report (in the serving process). A
 chunk's transaction first moves the watermark from the value it read (conditional): two processes
 never fold the same events; the loser leaves the rest to the other (a report reads what is not
 folded yet from the events). On PostgreSQL, ids are taken from a sequence before commit, so a
@@ -24,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +71,14 @@ async def read_watermark(conn: Any, missing: int | None = 0) -> Any:
     return missing if found is None else int(found)
 
 
+class CatchUps(Protocol):
+    """Somewhere else to run the background catch-ups (service/rollup_process.py: a child process)."""
+
+    async def catch_up(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
 class _Moved(Exception):
     """Another process folded these events first."""
 
@@ -82,6 +93,8 @@ class EventRollup:
         chunk: int = CHUNK,
         lag: float | None = None,
         rows: int = ROWS,
+        background: CatchUps | None = None,
+        interval: float = INTERVAL,
     ) -> None:
         self.engine = engine
         self.retention_days = retention_days
@@ -90,12 +103,31 @@ class EventRollup:
         self.lag = lag if lag is not None else (PG_LAG if engine.dialect.name == "postgresql" else 0.0)
         self._lock = asyncio.Lock()
         self._loop = Background("planwise-event-rollup")
+        # Where the background catch-ups run: a low-priority child process (service/rollup_process.py),
+        # or this process's event loop (None).
+        self.background = background
+        self.interval = interval
 
     def start(self) -> None:
-        self._loop.start(every(INTERVAL, self.catch_up, "fold session events into the rollup"))
+        if self.background is None:
+            self._loop.start(every(self.interval, self.catch_up, "fold session events into the rollup"))
+        else:  # the child starts at the first interval's catch-up, not with the service
+            what = "fold session events into the rollup"
+            self._loop.start(every(self.interval, self._in_background, what, wait_first=True))
+
+    async def _in_background(self) -> None:
+        """A catch-up in the child process, when there is something to fold."""
+        assert self.background is not None
+        async with self.engine.connect() as conn:
+            newest = (await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0
+            pending = newest > await read_watermark(conn)
+        if pending:
+            await self.background.catch_up()
 
     async def stop(self) -> None:
         await self._loop.stop()
+        if self.background is not None:
+            await self.background.close()
 
     async def catch_up(self) -> int:
         """Fold every event above the watermark (older than the lag); returns how many were read."""
@@ -114,6 +146,8 @@ class EventRollup:
                 await asyncio.sleep(0)  # other work goes in between chunks
 
     async def _chunk(self) -> tuple[int, int]:
+        """Fold the next chunk. Everything is read and worked out before the write transaction, which
+        only writes (the group writer waits for SQLite's lock no longer than that)."""
         async with self.engine.connect() as conn:
             watermark = await self._watermark(conn)
             rows = await self._read(conn, watermark)
@@ -122,7 +156,11 @@ class EventRollup:
         moved_to = rows[-1].id
         since = retention_start(self.retention_days) if self.retention_days > 0 else None
         folds = await asyncio.to_thread(fold_events, rows, since)  # the event loop keeps serving
+        async with self.engine.connect() as conn:
+            merged = await self._merge(conn, folds)
         async with self.engine.begin() as conn:
+            # Rows read above change only by a fold that moved the watermark first (then this one
+            # does not apply) or are deleted (purge, erasure: an update then writes nothing).
             moved = await conn.execute(
                 update(EventRollupState)
                 .where(EventRollupState.id == STATE_ID, EventRollupState.watermark == watermark)
@@ -130,7 +168,7 @@ class EventRollup:
             )
             if moved.rowcount != 1:
                 raise _Moved
-            await self._write(conn, folds)
+            await self._apply(conn, merged)
         return len(rows), moved_to
 
     async def _read(self, conn: AsyncConnection, watermark: int) -> list[Any]:
@@ -169,32 +207,33 @@ class EventRollup:
 
     async def _write(self, conn: AsyncConnection, folds: dict[Key, Fold]) -> None:
         """Merge ``folds`` into their rows (in the caller's transaction), in numbers."""
+        await self._apply(conn, await self._merge(conn, folds))
+
+    async def _merge(self, conn: AsyncConnection, folds: dict[Key, Fold]) -> Merged:
+        """``folds`` in numbers, merged with the rows already there: what :meth:`_apply` writes."""
         if not folds:
-            return
+            return Merged([], [], [], [])
         items = await Items.load(conn)
-        packed = {key: fold.packed(items) for key, fold in folds.items()}
         sessions = sorted({s for _, _, s in folds})
-        merged: list[dict[str, Any]] = []
+        found: list[Any] = []
         for start in range(0, len(sessions), 500):
             query = select(R).where(R.session_id.in_(sessions[start : start + 500]))
-            for row in await conn.execute(query):
-                key = (row.day, row.version, row.session_id)
-                if key in packed:
-                    found = Packed.read(row)
-                    found.merge(packed.pop(key))
-                    merged.append({f"_{k}": v for k, v in found.row(*key).items()})
-        if items.added:
-            await conn.execute(insert(EventRollupItem), [{"id": n, "name": name} for n, name in items.added])
-        if merged:
+            found.extend(await conn.execute(query))
+        return await asyncio.to_thread(_merged, folds, items, found, sessions)
+
+    async def _apply(self, conn: AsyncConnection, merged: Merged) -> None:
+        if merged.items:
+            await conn.execute(insert(EventRollupItem), merged.items)
+        if merged.changed:
             same = (R.day == bindparam("_day"), R.version == bindparam("_version"))
             changed: dict[str, Any] = {c: bindparam(f"_{c}") for c in ("selected", "sets", "zero_answers")}
             rewrite = update(R).where(*same, R.session_id == bindparam("_session_id")).values(changed)
-            await conn.execute(rewrite, merged)
-        if packed:
-            await conn.execute(insert(R), [found.row(*key) for key, found in packed.items()])
+            await conn.execute(rewrite, merged.changed)
+        if merged.new:
+            await conn.execute(insert(R), merged.new)
         # A session erased while its events were being folded: its rows go too.
-        for start in range(0, len(sessions), 500):
-            part = sessions[start : start + 500]
+        for start in range(0, len(merged.sessions), 500):
+            part = merged.sessions[start : start + 500]
             await conn.execute(
                 delete(R).where(R.session_id.in_(part), ~exists().where(E.session_id == R.session_id))
             )
@@ -214,6 +253,31 @@ class EventRollup:
             if len(rows) < PURGE_CHUNK:
                 return total
             await asyncio.sleep(0)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A chunk's writes: new item numbers, rows rewritten (merged), rows added, and its sessions."""
+
+    items: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    new: list[dict[str, Any]]
+    sessions: list[str]
+
+
+def _merged(folds: dict[Key, Fold], items: Items, found: Sequence[Any], sessions: list[str]) -> Merged:
+    """The folds in numbers (new ids numbered in ``items``), merged into the rows ``found``."""
+    packed = {key: fold.packed(items) for key, fold in folds.items()}
+    changed: list[dict[str, Any]] = []
+    for row in found:
+        key = (row.day, row.version, row.session_id)
+        if key in packed:
+            existing = Packed.read(row)
+            existing.merge(packed.pop(key))
+            changed.append({f"_{k}": v for k, v in existing.row(*key).items()})
+    new = [fold.row(*key) for key, fold in packed.items()]
+    added = [{"id": n, "name": name} for n, name in items.added]
+    return Merged(added, changed, new, sessions)
 
 
 def _settled(rows: Sequence[Any], lag: float, now: datetime) -> list[Any]:

@@ -28,8 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .background import Background, every
 from .db.models import SessionEvent, utcnow
+from .event_rollup import INTERVAL as ROLLUP_INTERVAL
 from .event_rollup import EventRollup, retention_start
 from .live import LoadedVersion
+from .rollup_process import RollupProcess
 from .update import Update
 
 log = logging.getLogger(__name__)
@@ -59,12 +61,22 @@ def _row(kind: str, version: int, revision: int, data: dict[str, Any], **columns
 class Events:
     """Builds event rows (or none, when ``PLANWISE_EVENT_RETENTION_DAYS`` is 0) and purges old ones."""
 
-    def __init__(self, engine: AsyncEngine, retention_days: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        retention_days: int,
+        rollup_in_child: bool = False,
+        rollup_interval: float = ROLLUP_INTERVAL,
+    ) -> None:
         self.engine = engine
         self.retention_days = retention_days
         self.enabled = retention_days > 0
         self._purging = Background("planwise-event-purge")
-        self.rollup = EventRollup(engine, retention_days)  # Insights' rollup (service/event_rollup.py)
+        # Insights' rollup (service/event_rollup.py), its background catch-ups in a child process
+        # (service/rollup_process.py) or on this event loop.
+        url = engine.url.render_as_string(hide_password=False)
+        child = RollupProcess(url, retention_days) if rollup_in_child else None
+        self.rollup = EventRollup(engine, retention_days, background=child, interval=rollup_interval)
 
     def opened(self, kind: str, version: int, revision: int, visible: Collection[str]) -> Event | None:
         """``start`` or ``resume``, with the questions visible at that moment."""

@@ -1,0 +1,99 @@
+"""The rollup's background catch-ups in a low-priority child process (service/rollup_process.py).
+
+The child folds the same events into the same figures as the serving process does, at a lower CPU
+priority; a child that dies is replaced at the next catch-up; stopping the service ends it. A real
+app on a SQLite file, and the real child process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psutil
+import pytest
+from quart import Quart
+from sqlalchemy import func, select
+
+from planwise.app import create_app
+from service.db.models import EventRollupState, SessionEvent, utcnow
+from service.event_stats import Period, stats
+from service.rollup_process import NICE, RollupFailed, RollupProcess
+from service.runtime import get_runtime
+
+from .conftest import settings_for
+from .test_event_rollup import _bundle
+from .test_events import EXPECTED, _export, drive_known_sessions
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[Quart]:
+    # A long interval: the test asks for each catch-up itself.
+    app = create_app(settings_for(tmp_path, event_rollup="process", event_rollup_interval=3600))
+    async with app.test_app():
+        yield app
+
+
+def _child(app: Quart) -> RollupProcess:
+    child = get_runtime(app).planwise.events.rollup.background
+    assert isinstance(child, RollupProcess)
+    return child
+
+
+async def _watermark_and_newest(app: Quart) -> tuple[int, int]:
+    async with get_runtime(app).sessions() as db:
+        watermark = (await db.execute(select(EventRollupState.watermark))).scalar_one()
+        newest = (await db.execute(select(func.max(SessionEvent.id)))).scalar_one()
+    return int(watermark), int(newest)
+
+
+async def test_the_child_folds_the_events_into_the_same_figures(app: Quart) -> None:
+    await drive_known_sessions(app)
+    child = _child(app)
+    assert child.pid is None  # not started with the service
+    folded = await child.catch_up()
+    watermark, newest = await _watermark_and_newest(app)
+    assert folded > 0 and watermark == newest
+    today = datetime.combine(utcnow().date(), datetime.min.time())
+    async with get_runtime(app).sessions() as db:
+        found = await stats(db, Period(today, today + timedelta(days=1), 1))
+    assert _export(found, _bundle()) == EXPECTED
+    # Lower priority than the service; nothing more to fold.
+    assert child.pid is not None and child.pid != os.getpid()
+    assert psutil.Process(child.pid).nice() == min(19, psutil.Process().nice() + NICE)
+    assert await child.catch_up() == 0
+
+
+async def test_a_child_that_died_is_replaced_and_the_service_ends_it(app: Quart) -> None:
+    child = _child(app)
+    await child.catch_up()
+    first = child.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    await asyncio.to_thread(psutil.Process(first).wait, 10)
+    with pytest.raises(RollupFailed):
+        await child.catch_up()
+    await drive_known_sessions(app)
+    assert await child.catch_up() > 0  # a new child
+    second = child.pid
+    assert second is not None and second != first
+    await get_runtime(app).planwise.events.rollup.stop()
+    assert child.pid is None
+    assert not psutil.pid_exists(second) or psutil.Process(second).status() == psutil.STATUS_ZOMBIE
+
+
+async def test_the_background_loop_uses_the_child(tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path, event_rollup="process", event_rollup_interval=0.3))
+    async with app.test_app():
+        await drive_known_sessions(app)
+        for _ in range(100):  # spawning the child takes about a second
+            watermark, newest = await _watermark_and_newest(app)
+            if watermark == newest:
+                break
+            await asyncio.sleep(0.1)
+        assert watermark == newest
+        assert _child(app).pid is not None

@@ -34,6 +34,7 @@ from .hub import OrderKey, frame
 from .origins import origin_allowed
 from .runtime import NotServing, get_runtime
 from .socketio_packets import Json, Packed, Packer, event_packet
+from .socketio_socket import use_lean_sockets
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class SocketIOServer:
             http_compression=False,  # like /ws without permessage-deflate: cheaper than the bytes saved
             transports=["polling", "websocket"],
         )
+        use_lean_sockets(self.sio.eio)  # no Task per packet on the websocket transport
         self.conns: dict[str, SioConnection] = {}
         self._packer = Packer()
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -259,10 +261,14 @@ class SocketIOServer:
 
     # -- events -----------------------------------------------------------------------------
 
-    async def _event(self, event: str, sid: str, *args: Any) -> dict[str, Any] | None:
+    async def _event(self, event: str, sid: str, *args: Any) -> Any:
         """Every client event: rate limit, then the operation, in arrival order; the ack is the reply."""
         conn = self.conns.get(sid)
-        if conn is None or event in _RESERVED:
+        if conn is None:
+            # Dropped or disconnected by the server since it arrived (e.g. the rest of a flood read
+            # in one go): no ack, as python-socketio does for an event after the disconnect.
+            return self.sio.not_handled
+        if event in _RESERVED:
             return None
         data = args[0] if args else {}
         if not conn.admit():

@@ -24,10 +24,11 @@ Rows of days older than the event retention, and of erased sessions, are deleted
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, exists, insert, select, update
@@ -71,10 +72,16 @@ async def read_watermark(conn: Any, missing: int | None = 0) -> Any:
     return missing if found is None else int(found)
 
 
-class CatchUps(Protocol):
-    """Somewhere else to run the background catch-ups (service/rollup_process.py: a child process)."""
+#: Writes a chunk: moves the watermark from the first value to the second (conditionally) and
+#: writes the merged rows, in one transaction; False when another fold moved it first.
+Apply = Callable[[int, int, "Merged"], Awaitable[bool]]
 
-    async def catch_up(self) -> int: ...
+
+class CatchUps(Protocol):
+    """Somewhere else to run the background catch-ups (service/rollup_process.py: a child process
+    that reads and folds, and hands each chunk's writes to ``apply`` in this process)."""
+
+    async def catch_up(self, apply: Apply) -> int: ...
 
     async def close(self) -> None: ...
 
@@ -122,22 +129,24 @@ class EventRollup:
             newest = (await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0
             pending = newest > await read_watermark(conn)
         if pending:
-            await self.background.catch_up()
+            await self.background.catch_up(self.apply)
 
     async def stop(self) -> None:
         await self._loop.stop()
         if self.background is not None:
             await self.background.close()
 
-    async def catch_up(self) -> int:
-        """Fold every event above the watermark (older than the lag); returns how many were read."""
+    async def catch_up(self, apply: Apply | None = None) -> int:
+        """Fold every event above the watermark (older than the lag); returns how many were read.
+
+        Each chunk's writes go to ``apply`` (by default :meth:`apply`, here)."""
         async with self._lock:
             total = 0
             async with self.engine.connect() as conn:
                 newest = (await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0
             while True:
                 try:
-                    done, watermark = await self._chunk()
+                    done, watermark = await self._chunk(apply)
                 except _Moved:  # another process is folding right now: it carries on
                     return total
                 total += done
@@ -145,7 +154,7 @@ class EventRollup:
                     return total
                 await asyncio.sleep(0)  # other work goes in between chunks
 
-    async def _chunk(self) -> tuple[int, int]:
+    async def _chunk(self, apply: Apply | None = None) -> tuple[int, int]:
         """Fold the next chunk. Everything is read and worked out before the write transaction, which
         only writes (the group writer waits for SQLite's lock no longer than that)."""
         async with self.engine.connect() as conn:
@@ -158,18 +167,25 @@ class EventRollup:
         folds = await asyncio.to_thread(fold_events, rows, since)  # the event loop keeps serving
         async with self.engine.connect() as conn:
             merged = await self._merge(conn, folds)
+        if not await (apply or self.apply)(watermark, moved_to, merged):
+            raise _Moved
+        return len(rows), moved_to
+
+    async def apply(self, watermark: int, moved_to: int, merged: Merged) -> bool:
+        """Move the watermark from ``watermark`` to ``moved_to`` and write ``merged``, in one
+        transaction; False (nothing written) when another fold moved the watermark first."""
         async with self.engine.begin() as conn:
-            # Rows read above change only by a fold that moved the watermark first (then this one
-            # does not apply) or are deleted (purge, erasure: an update then writes nothing).
+            # Rows read for ``merged`` change only by a fold that moved the watermark first (then
+            # this one does not apply) or are deleted (purge, erasure: an update then writes nothing).
             moved = await conn.execute(
                 update(EventRollupState)
                 .where(EventRollupState.id == STATE_ID, EventRollupState.watermark == watermark)
                 .values(watermark=moved_to)
             )
             if moved.rowcount != 1:
-                raise _Moved
+                return False  # nothing written
             await self._apply(conn, merged)
-        return len(rows), moved_to
+        return True
 
     async def _read(self, conn: AsyncConnection, watermark: int) -> list[Any]:
         """The events of the next chunk: above ``watermark``, in id order, at most :attr:`chunk`
@@ -263,6 +279,40 @@ class Merged:
     changed: list[dict[str, Any]]
     new: list[dict[str, Any]]
     sessions: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """As JSON values (from the child process to the service): dates as text, ``sets`` in base64."""
+        return {
+            "items": self.items,
+            "changed": [_row_to_json(row, "_") for row in self.changed],
+            "new": [_row_to_json(row, "") for row in self.new],
+            "sessions": self.sessions,
+        }
+
+    @classmethod
+    def from_json(cls, found: dict[str, Any]) -> Merged:
+        return cls(
+            [{"id": int(i["id"]), "name": str(i["name"])} for i in found["items"]],
+            [_row_from_json(row, "_") for row in found["changed"]],
+            [_row_from_json(row, "") for row in found["new"]],
+            [str(s) for s in found["sessions"]],
+        )
+
+
+def _row_to_json(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    day, sets = row[f"{prefix}day"], row[f"{prefix}sets"]
+    return {**row, f"{prefix}day": day.isoformat(), f"{prefix}sets": base64.b64encode(sets).decode()}
+
+
+def _row_from_json(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    found = {name: row[name] for name in (f"{prefix}{c}" for c in ROW_COLUMNS)}
+    found[f"{prefix}day"] = date.fromisoformat(row[f"{prefix}day"])
+    found[f"{prefix}sets"] = base64.b64decode(row[f"{prefix}sets"], validate=True)
+    return found
+
+
+#: The columns of an ``event_rollup`` row as :class:`Merged` carries it.
+ROW_COLUMNS = ("day", "version", "session_id", "selected", "sets", "zero_answers")
 
 
 def _merged(folds: dict[Key, Fold], items: Items, found: Sequence[Any], sessions: list[str]) -> Merged:

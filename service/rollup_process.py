@@ -2,14 +2,20 @@
 
 Folding events into ``event_rollup`` (service/event_rollup.py) is Python work: reading each event,
 parsing its ids, merging rows. In the serving process it shared the event loop's core (and its GIL)
-with the answers. Here it runs in one child process (``python -m service.rollup_process``: it
-imports only what folding needs and inherits nothing of the service's state; one request at a
-time, JSON lines over its standard input and output) whose ``nice`` value is raised by
-:data:`NICE`: when the machine is busy with answers the kernel gives the fold what is left, and
-when it is idle the fold catches up at full speed. Nothing is shared but the database: the child
-opens its own engine for each catch-up, and the watermark's conditional move (two folders never
-fold the same events) makes it safe beside on-demand catch-ups in the serving process (a report
-folds first) and beside other processes' children.
+with the answers. Here the reading and folding run in one child process (``python -m
+service.rollup_process``: it imports only what folding needs and inherits nothing of the service's
+state) whose ``nice`` value is raised by :data:`NICE`: when the machine is busy with answers the
+kernel gives the fold what is left, and when it is idle the fold catches up at full speed.
+
+The child never writes. Each chunk's writes (the rows merged, ``Merged``) come back to the service,
+which applies them in one short transaction (``EventRollup.apply``: the watermark's conditional
+move, then the rows): a low-priority process holding SQLite's write lock would make the group
+writer, and every answer, wait for it whenever the machine is busy (priority inversion). So, over
+the child's standard input and output, JSON lines: the service sends ``catch up``; the child answers
+``{"apply": chunk}`` for each chunk (the service replies ``{"applied": true|false}``: false when
+another fold moved the watermark first, and the child stops there), then ``{"folded": n}`` or
+``{"error": text}``. Two folders never fold the same events, so it is safe beside on-demand
+catch-ups in the serving process (a report folds first) and beside other processes' children.
 
 The child is started at the first background catch-up, not at start-up (a short-lived process,
 a test or a CLI command, never pays for it), and again after it dies (the next interval's catch-up
@@ -29,13 +35,13 @@ import orjson
 
 from .config import ROOT
 from .db.engine import create_db_engine
-from .event_rollup import EventRollup
+from .event_rollup import Apply, EventRollup, Merged
 
 log = logging.getLogger(__name__)
 
 #: How much lower the child's CPU priority is than the service's (``nice`` increment, 0-19), and
-#: how long a stopping service waits for a catch-up in progress before it ends the child (a chunk
-#: cut short is rolled back: its events are folded again by the next catch-up).
+#: how long a stopping service waits for a catch-up in progress before it ends the child (the
+#: chunks applied so far stay; the rest is folded by the next catch-up).
 NICE = 10
 STOP_SECONDS = 2.0
 
@@ -44,11 +50,25 @@ class RollupFailed(Exception):
     """A catch-up in the child failed (the child's error, as text) or the child is gone."""
 
 
+def _send(message: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+async def _applied_by_the_service(watermark: int, moved_to: int, merged: Merged) -> bool:
+    """The child's ``apply``: the chunk goes to the service, which writes it and says whether it did."""
+    _send({"apply": {"watermark": watermark, "movedTo": moved_to, "merged": merged.to_json()}})
+    line = await asyncio.to_thread(sys.stdin.buffer.readline)
+    if not line:
+        raise EOFError("the service is gone")
+    return bool(orjson.loads(line)["applied"])
+
+
 async def _catch_up(url: str, retention_days: int) -> int:
     """One catch-up: every event above the watermark folded; how many were read."""
     engine = create_db_engine(url)
     try:
-        return await EventRollup(engine, retention_days).catch_up()
+        return await EventRollup(engine, retention_days).catch_up(_applied_by_the_service)
     finally:
         await engine.dispose()
 
@@ -65,25 +85,26 @@ def main() -> int:
         os.nice(int(given["nice"]))
     except OSError:  # pragma: no cover - not allowed here: it still works, at the same priority
         log.warning("could not lower the event rollup process's priority")
-    for _ in sys.stdin.buffer:
+    while sys.stdin.buffer.readline():
         try:
             reply: dict[str, Any] = {"folded": asyncio.run(_catch_up(given["url"], given["retention_days"]))}
+        except EOFError:
+            return 0
         except Exception as exc:  # reported to the service, which logs it; the child goes on
             reply = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.buffer.write(orjson.dumps(reply) + b"\n")
-        sys.stdout.buffer.flush()
+        _send(reply)
     return 0
 
 
 class RollupProcess:
-    """Runs :meth:`EventRollup.catch_up` in a low-priority child process (started when first used)."""
+    """Folds in a low-priority child process (started when first used); the writes happen here."""
 
     def __init__(self, url: str, retention_days: int, nice: int = NICE) -> None:
         self.url = url
         self.retention_days = retention_days
         self.nice = nice
         self._process: asyncio.subprocess.Process | None = None
-        self._talking = asyncio.Lock()  # one request at a time
+        self._talking = asyncio.Lock()  # one catch-up at a time
 
     @property
     def pid(self) -> int | None:
@@ -101,6 +122,7 @@ class RollupProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
+            limit=MAX_LINE,
         )
         assert process.stdin is not None
         level = logging.getLogger().getEffectiveLevel()
@@ -110,27 +132,44 @@ class RollupProcess:
         log.info("event rollup process %s started", process.pid)
         return process
 
-    async def catch_up(self) -> int:
-        """One catch-up in the child; how many events it read."""
+    async def catch_up(self, apply: Apply) -> int:
+        """One catch-up: the child folds, ``apply`` writes each chunk here; how many events it read."""
         async with self._talking:
             process = self._process
             if process is None or process.returncode is not None:
                 process = await self._start()
-            assert process.stdin is not None and process.stdout is not None
             try:
-                process.stdin.write(b"catch up\n")
-                await process.stdin.drain()
-                line = await process.stdout.readline()
-            except (ConnectionError, OSError):
-                line = b""
+                return await self._converse(process, apply)
+            except RollupFailed:  # the child's own report of a failed catch-up: it goes on
+                raise
+            except BaseException as exc:  # the child is gone, or out of step: a new one next time
+                self._process = None
+                if process.returncode is None:
+                    process.kill()
+                await process.wait()
+                if isinstance(exc, (EOFError, OSError, ValueError)):
+                    raise RollupFailed(f"the event rollup process ended ({exc})") from exc
+                raise  # cancelled (the service stops), or ``apply`` failed
+
+    async def _converse(self, process: asyncio.subprocess.Process, apply: Apply) -> int:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(b"catch up\n")
+        await process.stdin.drain()
+        while True:
+            line = await process.stdout.readline()
             if not line:
-                self._process = None  # the next catch-up starts a new child
-                await _ended(process)
-                raise RollupFailed("the event rollup process ended")
-        reply = orjson.loads(line)
-        if "error" in reply:
-            raise RollupFailed(str(reply["error"]))
-        return int(reply["folded"])
+                raise EOFError("no reply")
+            message = orjson.loads(line)
+            if "apply" in message:
+                chunk = message["apply"]
+                merged = Merged.from_json(chunk["merged"])
+                applied = await apply(int(chunk["watermark"]), int(chunk["movedTo"]), merged)
+                process.stdin.write(orjson.dumps({"applied": applied}) + b"\n")
+                await process.stdin.drain()
+            elif "error" in message:
+                raise RollupFailed(str(message["error"]))
+            else:
+                return int(message["folded"])
 
     async def close(self) -> None:
         """Stop the child (a catch-up in progress gets :data:`STOP_SECONDS` to finish)."""
@@ -139,6 +178,10 @@ class RollupProcess:
             if process.stdin is not None:
                 process.stdin.close()  # end of input: the child returns
             await _ended(process)
+
+
+#: The longest line the service reads from the child: one chunk's writes (at most ``ROWS`` rows).
+MAX_LINE = 64 * 1024 * 1024
 
 
 async def _ended(process: asyncio.subprocess.Process) -> None:

@@ -1,8 +1,9 @@
 """The rollup's background catch-ups in a low-priority child process (service/rollup_process.py).
 
 The child folds the same events into the same figures as the serving process does, at a lower CPU
-priority; a child that dies is replaced at the next catch-up; stopping the service ends it. A real
-app on a SQLite file, and the real child process.
+priority, and every chunk is written by the service (``apply``), never by the child; a chunk the
+service does not apply stops the catch-up and is folded again later; a child that dies is replaced
+at the next catch-up; stopping the service ends it. A real app on a SQLite file, and the real child.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from sqlalchemy import func, select
 
 from planwise.app import create_app
 from service.db.models import EventRollupState, SessionEvent, utcnow
+from service.event_rollup import EventRollup, Merged
 from service.event_stats import Period, stats
-from service.rollup_process import NICE, RollupFailed, RollupProcess
+from service.rollup_process import NICE, RollupProcess
 from service.runtime import get_runtime
 
 from .conftest import settings_for
@@ -44,6 +46,10 @@ def _child(app: Quart) -> RollupProcess:
     return child
 
 
+def _rollup(app: Quart) -> EventRollup:
+    return get_runtime(app).planwise.events.rollup
+
+
 async def _watermark_and_newest(app: Quart) -> tuple[int, int]:
     async with get_runtime(app).sessions() as db:
         watermark = (await db.execute(select(EventRollupState.watermark))).scalar_one()
@@ -55,9 +61,16 @@ async def test_the_child_folds_the_events_into_the_same_figures(app: Quart) -> N
     await drive_known_sessions(app)
     child = _child(app)
     assert child.pid is None  # not started with the service
-    folded = await child.catch_up()
+    chunks: list[tuple[int, int]] = []
+
+    async def apply(watermark: int, moved_to: int, merged: Merged) -> bool:
+        chunks.append((watermark, moved_to))
+        return await _rollup(app).apply(watermark, moved_to, merged)
+
+    folded = await child.catch_up(apply)
     watermark, newest = await _watermark_and_newest(app)
     assert folded > 0 and watermark == newest
+    assert chunks == [(0, newest)]  # written here, by the service
     today = datetime.combine(utcnow().date(), datetime.min.time())
     async with get_runtime(app).sessions() as db:
         found = await stats(db, Period(today, today + timedelta(days=1), 1))
@@ -65,20 +78,55 @@ async def test_the_child_folds_the_events_into_the_same_figures(app: Quart) -> N
     # Lower priority than the service; nothing more to fold.
     assert child.pid is not None and child.pid != os.getpid()
     assert psutil.Process(child.pid).nice() == min(19, psutil.Process().nice() + NICE)
-    assert await child.catch_up() == 0
+    assert await child.catch_up(_rollup(app).apply) == 0
+
+
+async def test_a_chunk_the_service_does_not_apply_is_folded_again(app: Quart) -> None:
+    """Another fold moved the watermark first (``apply`` says False): the child stops; later folds
+    take the chunk from the watermark, so every event is counted once."""
+    await drive_known_sessions(app)
+    child, refused = _child(app), []
+
+    async def moved_first(watermark: int, moved_to: int, merged: Merged) -> bool:
+        refused.append(moved_to)
+        return False
+
+    await child.catch_up(moved_first)
+    assert len(refused) == 1 and (await _watermark_and_newest(app))[0] == 0
+    await child.catch_up(_rollup(app).apply)
+    watermark, newest = await _watermark_and_newest(app)
+    assert watermark == newest
+    today = datetime.combine(utcnow().date(), datetime.min.time())
+    async with get_runtime(app).sessions() as db:
+        found = await stats(db, Period(today, today + timedelta(days=1), 1))
+    assert _export(found, _bundle()) == EXPECTED
+
+
+async def test_a_failed_write_ends_the_child_and_the_next_catch_up_starts_another(app: Quart) -> None:
+    await drive_known_sessions(app)
+    child = _child(app)
+
+    async def broken(watermark: int, moved_to: int, merged: Merged) -> bool:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        await child.catch_up(broken)
+    assert child.pid is None
+    assert await child.catch_up(_rollup(app).apply) > 0
 
 
 async def test_a_child_that_died_is_replaced_and_the_service_ends_it(app: Quart) -> None:
     child = _child(app)
-    await child.catch_up()
+    await child.catch_up(_rollup(app).apply)
     first = child.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    await asyncio.to_thread(psutil.Process(first).wait, 10)
-    with pytest.raises(RollupFailed):
-        await child.catch_up()
+    for _ in range(200):  # reaped by asyncio's child watcher
+        if not psutil.pid_exists(first):
+            break
+        await asyncio.sleep(0.05)
     await drive_known_sessions(app)
-    assert await child.catch_up() > 0  # a new child
+    assert await child.catch_up(_rollup(app).apply) > 0  # a new child
     second = child.pid
     assert second is not None and second != first
     await get_runtime(app).planwise.events.rollup.stop()

@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-socketio", action="store_true", help="skip the Socket.IO phase (issue 9)")
     parser.add_argument("--no-events", action="store_true", help="skip the events on/off phase (issue 13)")
     parser.add_argument(
-        "--events-rounds", type=int, default=0, help="rounds per server of the events phase (5; quick 3)"
+        "--events-rounds", type=int, default=0, help="rounds per server of the events phase (8; quick 4)"
     )
     parser.add_argument("--big-procs", type=int, default=4, help="client processes for the 10,000 phase")
     parser.add_argument("--no-huge", action="store_true", help="skip the 10,000-connection phase")

@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import struct
-import sys
 from collections import deque
-from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
+from .child_process import start_module
 from .durable_compiler import DurableLimit
 from .errors import EngineError, EngineUnavailable, Problem, UnknownVersion
 from .evaluation import Evaluation
@@ -26,8 +24,6 @@ from .model import Catalogue
 from .reference import ReferenceEvaluator
 
 _HEADER = struct.Struct(">I")
-# The worker imports this package: make it importable whatever the current directory.
-_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 class Engine(Protocol):
@@ -253,17 +249,7 @@ class DurableEngine:
             return worker
 
     async def _spawn(self) -> _Worker:
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": _ROOT + (os.pathsep + path if path else "")}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rules.durable_worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        return _Worker(process)
+        return _Worker(await start_module("rules.durable_worker"))
 
     async def _request(self, worker: _Worker, request: dict[str, Any], budget: float) -> Any:
         request_id = next(self._ids)

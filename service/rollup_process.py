@@ -33,7 +33,8 @@ from typing import Any
 
 import orjson
 
-from .config import ROOT
+from rules.child_process import start_module
+
 from .db.engine import create_db_engine
 from .event_rollup import Apply, EventRollup, Merged
 
@@ -113,17 +114,7 @@ class RollupProcess:
         return process.pid if process is not None and process.returncode is None else None
 
     async def _start(self) -> asyncio.subprocess.Process:
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "service.rollup_process",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-            limit=MAX_LINE,
-        )
+        process = await start_module("service.rollup_process", limit=MAX_LINE)
         assert process.stdin is not None
         level = logging.getLogger().getEffectiveLevel()
         given = {"url": self.url, "retention_days": self.retention_days, "nice": self.nice, "level": level}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .orchestrator import Bench
 
-ROUNDS = 5  # --events-rounds (--quick: 3)
+ROUNDS = 8  # --events-rounds (--quick: 4): rounds of one server spread about ±15 %
 EVENTS_OFF = "PLANWISE_EVENT_RETENTION_DAYS"  # 0: no events recorded
 TARGET = 0.05
 
@@ -38,7 +38,7 @@ def events_round(bench: Bench, engine: str) -> dict[str, Any]:
             bench.open(server, 1)
             bench.run(server, "warmup", 1, a.warmup, 0.2, record=False)
             bench.close()
-        for r in range(a.events_rounds or (3 if a.quick else ROUNDS)):
+        for r in range(a.events_rounds or (4 if a.quick else ROUNDS)):
             # Which server goes first alternates: each also meets the other's leftover work (its
             # last answers' enrichment, a fold of the events that falls due) in half the rounds.
             for kind, server in list(servers.items())[:: 1 if r % 2 == 0 else -1]:

@@ -81,7 +81,7 @@ class CatchUps(Protocol):
     """Somewhere else to run the background catch-ups (service/rollup_process.py: a child process
     that reads and folds, and hands each chunk's writes to ``apply`` in this process)."""
 
-    async def catch_up(self, apply: Apply) -> int: ...
+    async def catch_up(self, apply: Apply, lag: float) -> int: ...
 
     async def close(self) -> None: ...
 
@@ -129,7 +129,7 @@ class EventRollup:
             newest = (await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0
             pending = newest > await read_watermark(conn)
         if pending:
-            await self.background.catch_up(self.apply)
+            await self.background.catch_up(self.apply, self.lag)
 
     async def stop(self) -> None:
         await self._loop.stop()

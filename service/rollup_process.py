@@ -11,7 +11,8 @@ The child never writes. Each chunk's writes (the rows merged, ``Merged``) come b
 which applies them in one short transaction (``EventRollup.apply``: the watermark's conditional
 move, then the rows): a low-priority process holding SQLite's write lock would make the group
 writer, and every answer, wait for it whenever the machine is busy (priority inversion). So, over
-the child's standard input and output, JSON lines: the service sends ``catch up``; the child answers
+the child's standard input and output, JSON lines: the service sends ``{"lag": seconds}`` (its
+rollup's setting: on PostgreSQL only events that old are folded); the child answers
 ``{"apply": chunk}`` for each chunk (the service replies ``{"applied": true|false}``: false when
 another fold moved the watermark first, and the child stops there), then ``{"folded": n}`` or
 ``{"error": text}``. Two folders never fold the same events, so it is safe beside on-demand
@@ -65,11 +66,12 @@ async def _applied_by_the_service(watermark: int, moved_to: int, merged: Merged)
     return bool(orjson.loads(line)["applied"])
 
 
-async def _catch_up(url: str, retention_days: int) -> int:
-    """One catch-up: every event above the watermark folded; how many were read."""
+async def _catch_up(url: str, retention_days: int, lag: float) -> int:
+    """One catch-up: every event above the watermark (older than ``lag`` seconds) folded; how many
+    were read."""
     engine = create_db_engine(url)
     try:
-        return await EventRollup(engine, retention_days).catch_up(_applied_by_the_service)
+        return await EventRollup(engine, retention_days, lag=lag).catch_up(_applied_by_the_service)
     finally:
         await engine.dispose()
 
@@ -86,9 +88,12 @@ def main() -> int:
         os.nice(int(given["nice"]))
     except OSError:  # pragma: no cover - not allowed here: it still works, at the same priority
         log.warning("could not lower the event rollup process's priority")
-    while sys.stdin.buffer.readline():
+    while request := sys.stdin.buffer.readline():
         try:
-            reply: dict[str, Any] = {"folded": asyncio.run(_catch_up(given["url"], given["retention_days"]))}
+            lag = float(orjson.loads(request)["lag"])
+            reply: dict[str, Any] = {
+                "folded": asyncio.run(_catch_up(given["url"], given["retention_days"], lag))
+            }
         except EOFError:
             return 0
         except Exception as exc:  # reported to the service, which logs it; the child goes on
@@ -123,14 +128,15 @@ class RollupProcess:
         log.info("event rollup process %s started", process.pid)
         return process
 
-    async def catch_up(self, apply: Apply) -> int:
-        """One catch-up: the child folds, ``apply`` writes each chunk here; how many events it read."""
+    async def catch_up(self, apply: Apply, lag: float) -> int:
+        """One catch-up: the child folds the events older than ``lag`` seconds (the service's rollup's
+        setting), ``apply`` writes each chunk here; how many events it read."""
         async with self._talking:
             process = self._process
             if process is None or process.returncode is not None:
                 process = await self._start()
             try:
-                return await self._converse(process, apply)
+                return await self._converse(process, apply, lag)
             except RollupFailed:  # the child's own report of a failed catch-up: it goes on
                 raise
             except BaseException as exc:  # the child is gone, or out of step: a new one next time
@@ -142,9 +148,9 @@ class RollupProcess:
                     raise RollupFailed(f"the event rollup process ended ({exc})") from exc
                 raise  # cancelled (the service stops), or ``apply`` failed
 
-    async def _converse(self, process: asyncio.subprocess.Process, apply: Apply) -> int:
+    async def _converse(self, process: asyncio.subprocess.Process, apply: Apply, lag: float) -> int:
         assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(b"catch up\n")
+        process.stdin.write(orjson.dumps({"lag": lag}) + b"\n")
         await process.stdin.drain()
         while True:
             line = await process.stdout.readline()

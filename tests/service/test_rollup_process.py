@@ -32,11 +32,14 @@ from .test_event_rollup import _bundle
 from .test_events import EXPECTED, _export, drive_known_sessions
 
 
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[Quart]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def app(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Quart]:
+    overrides = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgresql" else {}
     # A long interval: the test asks for each catch-up itself.
-    app = create_app(settings_for(tmp_path, event_rollup="process", event_rollup_interval=3600))
+    settings = settings_for(tmp_path, event_rollup="process", event_rollup_interval=3600, **overrides)
+    app = create_app(settings)
     async with app.test_app():
+        _rollup(app).lag = 0  # PostgreSQL's lag: even the test's newest events (the child takes it too)
         yield app
 
 
@@ -67,7 +70,7 @@ async def test_the_child_folds_the_events_into_the_same_figures(app: Quart) -> N
         chunks.append((watermark, moved_to))
         return await _rollup(app).apply(watermark, moved_to, merged)
 
-    folded = await child.catch_up(apply)
+    folded = await child.catch_up(apply, 0)
     watermark, newest = await _watermark_and_newest(app)
     assert folded > 0 and watermark == newest
     assert chunks == [(0, newest)]  # written here, by the service
@@ -78,7 +81,7 @@ async def test_the_child_folds_the_events_into_the_same_figures(app: Quart) -> N
     # Lower priority than the service; nothing more to fold.
     assert child.pid is not None and child.pid != os.getpid()
     assert psutil.Process(child.pid).nice() == min(19, psutil.Process().nice() + NICE)
-    assert await child.catch_up(_rollup(app).apply) == 0
+    assert await child.catch_up(_rollup(app).apply, 0) == 0
 
 
 async def test_a_chunk_the_service_does_not_apply_is_folded_again(app: Quart) -> None:
@@ -91,9 +94,9 @@ async def test_a_chunk_the_service_does_not_apply_is_folded_again(app: Quart) ->
         refused.append(moved_to)
         return False
 
-    await child.catch_up(moved_first)
+    await child.catch_up(moved_first, 0)
     assert len(refused) == 1 and (await _watermark_and_newest(app))[0] == 0
-    await child.catch_up(_rollup(app).apply)
+    await child.catch_up(_rollup(app).apply, 0)
     watermark, newest = await _watermark_and_newest(app)
     assert watermark == newest
     today = datetime.combine(utcnow().date(), datetime.min.time())
@@ -110,14 +113,14 @@ async def test_a_failed_write_ends_the_child_and_the_next_catch_up_starts_anothe
         raise RuntimeError("the database went away")
 
     with pytest.raises(RuntimeError):
-        await child.catch_up(broken)
+        await child.catch_up(broken, 0)
     assert child.pid is None
-    assert await child.catch_up(_rollup(app).apply) > 0
+    assert await child.catch_up(_rollup(app).apply, 0) > 0
 
 
 async def test_a_child_that_died_is_replaced_and_the_service_ends_it(app: Quart) -> None:
     child = _child(app)
-    await child.catch_up(_rollup(app).apply)
+    await child.catch_up(_rollup(app).apply, 0)
     first = child.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
@@ -126,7 +129,7 @@ async def test_a_child_that_died_is_replaced_and_the_service_ends_it(app: Quart)
             break
         await asyncio.sleep(0.05)
     await drive_known_sessions(app)
-    assert await child.catch_up(_rollup(app).apply) > 0  # a new child
+    assert await child.catch_up(_rollup(app).apply, 0) > 0  # a new child
     second = child.pid
     assert second is not None and second != first
     await get_runtime(app).planwise.events.rollup.stop()

@@ -126,8 +126,7 @@ class EventRollup:
         """A catch-up in the child process, when there is something to fold."""
         assert self.background is not None
         async with self.engine.connect() as conn:
-            newest = (await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0
-            pending = newest > await read_watermark(conn)
+            pending = await _newest(conn) > await read_watermark(conn)
         if pending:
             await self.background.catch_up(self.apply, self.lag)
 
@@ -143,7 +142,7 @@ class EventRollup:
         async with self._lock:
             total = 0
             async with self.engine.connect() as conn:
-                newest = (await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0
+                newest = await _newest(conn)
             while True:
                 try:
                     done, watermark = await self._chunk(apply)
@@ -221,35 +220,33 @@ class EventRollup:
             pass
         return 0
 
-    async def _write(self, conn: AsyncConnection, folds: dict[Key, Fold]) -> None:
-        """Merge ``folds`` into their rows (in the caller's transaction), in numbers."""
-        await self._apply(conn, await self._merge(conn, folds))
-
     async def _merge(self, conn: AsyncConnection, folds: dict[Key, Fold]) -> Merged:
         """``folds`` in numbers, merged with the rows already there: what :meth:`_apply` writes."""
         if not folds:
-            return Merged([], [], [], [])
+            return Merged([], [], [])
         items = await Items.load(conn)
         sessions = sorted({s for _, _, s in folds})
         found: list[Any] = []
         for start in range(0, len(sessions), 500):
             query = select(R).where(R.session_id.in_(sessions[start : start + 500]))
             found.extend(await conn.execute(query))
-        return await asyncio.to_thread(_merged, folds, items, found, sessions)
+        return await asyncio.to_thread(_merged, folds, items, found)
 
     async def _apply(self, conn: AsyncConnection, merged: Merged) -> None:
+        """Write ``merged`` (in the caller's transaction)."""
         if merged.items:
             await conn.execute(insert(EventRollupItem), merged.items)
         if merged.changed:
             same = (R.day == bindparam("_day"), R.version == bindparam("_version"))
             changed: dict[str, Any] = {c: bindparam(f"_{c}") for c in ("selected", "sets", "zero_answers")}
             rewrite = update(R).where(*same, R.session_id == bindparam("_session_id")).values(changed)
-            await conn.execute(rewrite, merged.changed)
+            await conn.execute(rewrite, [{f"_{k}": v for k, v in row.items()} for row in merged.changed])
         if merged.new:
             await conn.execute(insert(R), merged.new)
         # A session erased while its events were being folded: its rows go too.
-        for start in range(0, len(merged.sessions), 500):
-            part = merged.sessions[start : start + 500]
+        sessions = sorted({row["session_id"] for row in (*merged.changed, *merged.new)})
+        for start in range(0, len(sessions), 500):
+            part = sessions[start : start + 500]
             await conn.execute(
                 delete(R).where(R.session_id.in_(part), ~exists().where(E.session_id == R.session_id))
             )
@@ -271,51 +268,47 @@ class EventRollup:
             await asyncio.sleep(0)
 
 
+#: The columns of an ``event_rollup`` row as :class:`Merged` carries it.
+ROW_COLUMNS = ("day", "version", "session_id", "selected", "sets", "zero_answers")
+
+
 @dataclass(frozen=True)
 class Merged:
-    """A chunk's writes: new item numbers, rows rewritten (merged), rows added, and its sessions."""
+    """A chunk's writes: new item numbers, rows rewritten (merged) and rows added."""
 
     items: list[dict[str, Any]]
     changed: list[dict[str, Any]]
     new: list[dict[str, Any]]
-    sessions: list[str]
 
     def to_json(self) -> dict[str, Any]:
         """As JSON values (from the child process to the service): dates as text, ``sets`` in base64."""
         return {
             "items": self.items,
-            "changed": [_row_to_json(row, "_") for row in self.changed],
-            "new": [_row_to_json(row, "") for row in self.new],
-            "sessions": self.sessions,
+            "changed": [_row_to_json(row) for row in self.changed],
+            "new": [_row_to_json(row) for row in self.new],
         }
 
     @classmethod
     def from_json(cls, found: dict[str, Any]) -> Merged:
         return cls(
             [{"id": int(i["id"]), "name": str(i["name"])} for i in found["items"]],
-            [_row_from_json(row, "_") for row in found["changed"]],
-            [_row_from_json(row, "") for row in found["new"]],
-            [str(s) for s in found["sessions"]],
+            [_row_from_json(row) for row in found["changed"]],
+            [_row_from_json(row) for row in found["new"]],
         )
 
 
-def _row_to_json(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    day, sets = row[f"{prefix}day"], row[f"{prefix}sets"]
-    return {**row, f"{prefix}day": day.isoformat(), f"{prefix}sets": base64.b64encode(sets).decode()}
+def _row_to_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "day": row["day"].isoformat(), "sets": base64.b64encode(row["sets"]).decode()}
 
 
-def _row_from_json(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    found = {name: row[name] for name in (f"{prefix}{c}" for c in ROW_COLUMNS)}
-    found[f"{prefix}day"] = date.fromisoformat(row[f"{prefix}day"])
-    found[f"{prefix}sets"] = base64.b64decode(row[f"{prefix}sets"], validate=True)
+def _row_from_json(row: dict[str, Any]) -> dict[str, Any]:
+    found = {name: row[name] for name in ROW_COLUMNS}
+    found["day"] = date.fromisoformat(row["day"])
+    found["sets"] = base64.b64decode(row["sets"], validate=True)
     return found
 
 
-#: The columns of an ``event_rollup`` row as :class:`Merged` carries it.
-ROW_COLUMNS = ("day", "version", "session_id", "selected", "sets", "zero_answers")
-
-
-def _merged(folds: dict[Key, Fold], items: Items, found: Sequence[Any], sessions: list[str]) -> Merged:
+def _merged(folds: dict[Key, Fold], items: Items, found: Sequence[Any]) -> Merged:
     """The folds in numbers (new ids numbered in ``items``), merged into the rows ``found``."""
     packed = {key: fold.packed(items) for key, fold in folds.items()}
     changed: list[dict[str, Any]] = []
@@ -324,10 +317,14 @@ def _merged(folds: dict[Key, Fold], items: Items, found: Sequence[Any], sessions
         if key in packed:
             existing = Packed.read(row)
             existing.merge(packed.pop(key))
-            changed.append({f"_{k}": v for k, v in existing.row(*key).items()})
-    new = [fold.row(*key) for key, fold in packed.items()]
-    added = [{"id": n, "name": name} for n, name in items.added]
-    return Merged(added, changed, new, sessions)
+            changed.append(existing.row(*key))
+    new = [numbers.row(*key) for key, numbers in packed.items()]
+    return Merged([{"id": n, "name": name} for n, name in items.added], changed, new)
+
+
+async def _newest(conn: AsyncConnection) -> int:
+    """The highest event id (0: none)."""
+    return int((await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0)
 
 
 def _settled(rows: Sequence[Any], lag: float, now: datetime) -> list[Any]:

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: chunks applied so far stay; the rest is folded by the next catch-up).
 NICE = 10
 STOP_SECONDS = 2.0
+#: The longest line the service reads from the child: one chunk's writes (at most ``ROWS`` rows).
+MAX_LINE = 64 * 1024 * 1024
 
 
 class RollupFailed(Exception):
@@ -175,10 +177,6 @@ class RollupProcess:
             if process.stdin is not None:
                 process.stdin.close()  # end of input: the child returns
             await _ended(process)
-
-
-#: The longest line the service reads from the child: one chunk's writes (at most ``ROWS`` rows).
-MAX_LINE = 64 * 1024 * 1024
 
 
 async def _ended(process: asyncio.subprocess.Process) -> None:

@@ -264,9 +264,7 @@ class SocketIOServer:
     async def _event(self, event: str, sid: str, *args: Any) -> Any:
         """Every client event: rate limit, then the operation, in arrival order; the ack is the reply."""
         conn = self.conns.get(sid)
-        if conn is None:
-            # Dropped or disconnected by the server since it arrived (e.g. the rest of a flood read
-            # in one go): no ack, as python-socketio does for an event after the disconnect.
+        if conn is None:  # dropped since it arrived (a flood read in one go): no ack, as after a disconnect
             return self.sio.not_handled
         if event in _RESERVED:
             return None

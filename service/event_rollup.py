@@ -18,7 +18,9 @@ never fold the same events; the loser leaves the rest to the other (a report rea
 folded yet from the events). On PostgreSQL, ids are taken from a sequence before commit, so a
 lower id can become visible after a higher one: only events older than :data:`PG_LAG` seconds are
 folded there (reports add the newer ones from the events themselves).
-Rows of days older than the event retention, and of erased sessions, are deleted with their events.
+Rows of days older than the event retention, and of erased sessions, are deleted with their events;
+a chunk read before an erasure is not written (the erasure counts itself in ``event_rollup_state``:
+service/event_erasure.py) but folded again.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -72,9 +74,16 @@ async def read_watermark(conn: Any, missing: int | None = 0) -> Any:
     return missing if found is None else int(found)
 
 
-#: Writes a chunk: moves the watermark from the first value to the second (conditionally) and
-#: writes the merged rows, in one transaction; False when another fold moved it first.
-Apply = Callable[[int, int, "Merged"], Awaitable[bool]]
+class Mark(NamedTuple):
+    """The rollup's state when a chunk is read: the watermark, and how many erasures had run."""
+
+    watermark: int
+    erasures: int
+
+
+#: Writes a chunk: moves the watermark from the mark's to the given id (conditionally) and writes
+#: the merged rows, in one transaction; False when another fold moved it first or an erasure ran.
+Apply = Callable[[Mark, int, "Merged"], Awaitable[bool]]
 
 
 class CatchUps(Protocol):
@@ -126,7 +135,7 @@ class EventRollup:
         """A catch-up in the child process, when there is something to fold."""
         assert self.background is not None
         async with self.engine.connect() as conn:
-            pending = await _newest(conn) > await read_watermark(conn)
+            pending = await newest_event(conn) > await read_watermark(conn)
         if pending:
             await self.background.catch_up(self.apply, self.lag)
 
@@ -142,7 +151,7 @@ class EventRollup:
         async with self._lock:
             total = 0
             async with self.engine.connect() as conn:
-                newest = await _newest(conn)
+                newest = await newest_event(conn)
             while True:
                 try:
                     done, watermark = await self._chunk(apply)
@@ -157,28 +166,33 @@ class EventRollup:
         """Fold the next chunk. Everything is read and worked out before the write transaction, which
         only writes (the group writer waits for SQLite's lock no longer than that)."""
         async with self.engine.connect() as conn:
-            watermark = await self._watermark(conn)
-            rows = await self._read(conn, watermark)
+            mark = await self._mark(conn)
+            rows = await self._read(conn, mark.watermark)
         if not rows:
-            return 0, watermark
+            return 0, mark.watermark
         moved_to = rows[-1].id
         since = retention_start(self.retention_days) if self.retention_days > 0 else None
         folds = await asyncio.to_thread(fold_events, rows, since)  # the event loop keeps serving
         async with self.engine.connect() as conn:
             merged = await self._merge(conn, folds)
-        if not await (apply or self.apply)(watermark, moved_to, merged):
+        if not await (apply or self.apply)(mark, moved_to, merged):
             raise _Moved
         return len(rows), moved_to
 
-    async def apply(self, watermark: int, moved_to: int, merged: Merged) -> bool:
-        """Move the watermark from ``watermark`` to ``moved_to`` and write ``merged``, in one
-        transaction; False (nothing written) when another fold moved the watermark first."""
+    async def apply(self, mark: Mark, moved_to: int, merged: Merged) -> bool:
+        """Move the watermark from the mark's to ``moved_to`` and write ``merged``, in one
+        transaction; False (nothing written) when another fold moved the watermark first, or an
+        erasure ran since the chunk was read (it is folded again, without the erased events)."""
         async with self.engine.begin() as conn:
             # Rows read for ``merged`` change only by a fold that moved the watermark first (then
-            # this one does not apply) or are deleted (purge, erasure: an update then writes nothing).
+            # this one does not apply) or are deleted (purge: an update then writes nothing; an
+            # erasure: counted, so this one does not apply).
+            state = EventRollupState
             moved = await conn.execute(
-                update(EventRollupState)
-                .where(EventRollupState.id == STATE_ID, EventRollupState.watermark == watermark)
+                update(state)
+                .where(
+                    state.id == STATE_ID, state.watermark == mark.watermark, state.erasures == mark.erasures
+                )
                 .values(watermark=moved_to)
             )
             if moved.rowcount != 1:
@@ -209,16 +223,17 @@ class EventRollup:
             after = rows[-1].id
         return rows
 
-    async def _watermark(self, conn: AsyncConnection) -> int:
-        found = await read_watermark(conn, None)
+    async def _mark(self, conn: AsyncConnection) -> Mark:
+        query = select(EventRollupState.watermark, EventRollupState.erasures)
+        found = (await conn.execute(query.where(EventRollupState.id == STATE_ID))).first()
         if found is not None:
-            return found
+            return Mark(int(found.watermark), int(found.erasures))
         try:  # a schema made without the migration's row
             async with self.engine.begin() as other:
-                await other.execute(insert(EventRollupState).values(id=STATE_ID, watermark=0))
+                await other.execute(insert(EventRollupState).values(id=STATE_ID, watermark=0, erasures=0))
         except IntegrityError:
             pass
-        return 0
+        return Mark(0, 0)
 
     async def _merge(self, conn: AsyncConnection, folds: dict[Key, Fold]) -> Merged:
         """``folds`` in numbers, merged with the rows already there: what :meth:`_apply` writes."""
@@ -243,13 +258,6 @@ class EventRollup:
             await conn.execute(rewrite, [{f"_{k}": v for k, v in row.items()} for row in merged.changed])
         if merged.new:
             await conn.execute(insert(R), merged.new)
-        # A session erased while its events were being folded: its rows go too.
-        sessions = sorted({row["session_id"] for row in (*merged.changed, *merged.new)})
-        for start in range(0, len(sessions), 500):
-            part = sessions[start : start + 500]
-            await conn.execute(
-                delete(R).where(R.session_id.in_(part), ~exists().where(E.session_id == R.session_id))
-            )
 
     async def purge(self, before: datetime) -> int:
         """Delete the rows of days before ``before`` (a day's start), as the events purge does: in
@@ -322,7 +330,7 @@ def _merged(folds: dict[Key, Fold], items: Items, found: Sequence[Any]) -> Merge
     return Merged([{"id": n, "name": name} for n, name in items.added], changed, new)
 
 
-async def _newest(conn: AsyncConnection) -> int:
+async def newest_event(conn: AsyncConnection) -> int:
     """The highest event id (0: none)."""
     return int((await conn.execute(select(E.id).order_by(E.id.desc()).limit(1))).scalar() or 0)
 

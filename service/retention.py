@@ -18,7 +18,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .background import Background, every
-from .db.models import EnrichmentPush, EventRollup, PlanSession, Selection, SessionEvent, utcnow
+from .db.models import EnrichmentPush, PlanSession, Selection, utcnow
+from .event_erasure import Located, erase_events, erase_later_events, locate
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,16 @@ class Erased:
         return Erased(self.sessions + other.sessions, self.selections + other.selections)
 
 
-async def _erase(conn: AsyncConnection, ids: list[str]) -> Erased:
-    """Delete these sessions with everything that belongs to them (one transaction)."""
+async def _erase(conn: AsyncConnection, located: Located) -> Erased:
+    """Delete these sessions with everything that belongs to them (the transaction's writes)."""
+    ids = located.sessions
     if not ids:
         return Erased()
-    for table in (SessionEvent, EventRollup, EnrichmentPush):  # Insights' rows go with the events
-        await conn.execute(delete(table).where(table.session_id.in_(ids)))
+    await erase_events(conn, located)  # and Insights' rows (service/event_erasure.py)
+    await conn.execute(delete(EnrichmentPush).where(EnrichmentPush.session_id.in_(ids)))
     chosen = await conn.execute(delete(Selection).where(Selection.session_id.in_(ids)))
     gone = await conn.execute(delete(PlanSession).where(PlanSession.id.in_(ids)))
+    await erase_later_events(conn, located)
     return Erased(gone.rowcount or 0, chosen.rowcount or 0)
 
 
@@ -61,9 +64,9 @@ async def purge_idle_sessions(engine: AsyncEngine, retention_days: int) -> Erase
     )
     total = Erased()
     while True:
-        async with engine.begin() as conn:
+        async with engine.begin() as conn:  # reads first, without a lock; then the writes
             ids = list((await conn.execute(idle)).scalars())
-            total += await _erase(conn, ids)
+            total += await _erase(conn, await locate(conn, ids))
         if len(ids) < CHUNK:
             break
         await asyncio.sleep(0)  # other work goes in between chunks
@@ -77,16 +80,14 @@ async def forget(
 ) -> Erased:
     """Erase a person's sessions and selections: every session of a host-site user, or one session.
 
-    Runs in the caller's transaction (so the caller can record what it did in the same commit).
+    Runs in the caller's transaction (so the caller can record what it did in the same commit);
+    it reads first (its writes take the lock only after every read).
     """
     if (subject is None) == (session_id is None):
         raise ValueError("name exactly one of subject or session_id")
     which = PlanSession.user_sub == subject if subject is not None else PlanSession.id == session_id
     ids = list((await conn.execute(select(PlanSession.id).where(which))).scalars())
-    erased = Erased()
-    for start in range(0, len(ids), CHUNK):
-        erased += await _erase(conn, ids[start : start + CHUNK])
-    return erased
+    return await _erase(conn, await locate(conn, ids))
 
 
 class SessionPurge:

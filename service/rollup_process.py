@@ -13,8 +13,9 @@ move, then the rows): a low-priority process holding SQLite's write lock would m
 writer, and every answer, wait for it whenever the machine is busy (priority inversion). So, over
 the child's standard input and output, JSON lines: the service sends ``{"lag": seconds}`` (its
 rollup's setting: on PostgreSQL only events that old are folded); the child answers
-``{"apply": chunk}`` for each chunk (the service replies ``{"applied": true|false}``: false when
-another fold moved the watermark first, and the child stops there), then ``{"folded": n}`` or
+``{"apply": chunk}`` for each chunk (the watermark and erasure count it read, the id it moves
+to, the rows; the service replies ``{"applied": true|false}``: false when another fold moved the
+watermark first or an erasure ran, and the child stops there), then ``{"folded": n}`` or
 ``{"error": text}``. Two folders never fold the same events, so it is safe beside on-demand
 catch-ups in the serving process (a report folds first) and beside other processes' children.
 
@@ -37,7 +38,7 @@ import orjson
 from rules.child_process import start_module
 
 from .db.engine import create_db_engine
-from .event_rollup import Apply, EventRollup, Merged
+from .event_rollup import Apply, EventRollup, Mark, Merged
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ def _send(message: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-async def _applied_by_the_service(watermark: int, moved_to: int, merged: Merged) -> bool:
+async def _applied_by_the_service(mark: Mark, moved_to: int, merged: Merged) -> bool:
     """The child's ``apply``: the chunk goes to the service, which writes it and says whether it did."""
-    _send({"apply": {"watermark": watermark, "movedTo": moved_to, "merged": merged.to_json()}})
+    chunk = {"watermark": mark.watermark, "erasures": mark.erasures, "movedTo": moved_to}
+    _send({"apply": {**chunk, "merged": merged.to_json()}})
     line = await asyncio.to_thread(sys.stdin.buffer.readline)
     if not line:
         raise EOFError("the service is gone")
@@ -162,7 +164,8 @@ class RollupProcess:
             if "apply" in message:
                 chunk = message["apply"]
                 merged = Merged.from_json(chunk["merged"])
-                applied = await apply(int(chunk["watermark"]), int(chunk["movedTo"]), merged)
+                mark = Mark(int(chunk["watermark"]), int(chunk["erasures"]))
+                applied = await apply(mark, int(chunk["movedTo"]), merged)
                 process.stdin.write(orjson.dumps({"applied": applied}) + b"\n")
                 await process.stdin.drain()
             elif "error" in message:

@@ -107,9 +107,10 @@ class SessionEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (
-        Index("ix_session_events_at", "at"),
+        # No index by session: each would cost every answer a random page (service/event_erasure.py).
+        Index("ix_session_events_at_session", "at", "session_id"),
         Index("ix_session_events_version_at", "version", "at"),
-        Index("ix_session_events_session", "session_id", "id"),
+        {"sqlite_autoincrement": True},  # ids grow in commit order, never reused after a delete
     )
 
 
@@ -146,12 +147,14 @@ class EventRollupItem(Base):
 
 
 class EventRollupState(Base):
-    """One row: the highest ``session_events.id`` folded into the rollup."""
+    """One row: the highest ``session_events.id`` folded into the rollup, and how many erasures ran
+    (a fold's chunk read before one is not written: service/event_erasure.py)."""
 
     __tablename__ = "event_rollup_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     watermark: Mapped[int] = mapped_column(BigInteger)
+    erasures: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Draft(Base):

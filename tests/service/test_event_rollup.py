@@ -1,7 +1,8 @@
 """The Insights rollup (service/event_rollup.py): the figures read from it equal those of the events
 themselves, for sessions spanning two days or two ranges, for events arriving after a catch-up,
 with two processes folding at once; rows go with their events (retention purge, erasure, idle
-purge). On SQLite and PostgreSQL.
+purge). Erasure without an index by session (service/event_erasure.py): every event goes, however
+it is found, and event ids never come back. On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from planwise.app import create_app
-from service.db.models import EventRollup, EventRollupState, PlanSession, SessionEvent, utcnow
+from planwise.migrate import upgrade
+from service.db.engine import create_db_engine
+from service.db.models import EventRollup, EventRollupState, PlanSession, Selection, SessionEvent, utcnow
+from service.event_erasure import erase_events, erase_later_events, locate
 from service.event_rollup import EventRollup as Rollup
 from service.event_rollup_fold import event_query, fold_events
 from service.event_stats import Period, Stats, stats
@@ -256,17 +260,22 @@ async def test_rollup_rows_go_with_their_events(app: Quart) -> None:
 
 
 async def test_a_session_erased_while_its_events_are_folded_leaves_no_row(app: Quart) -> None:
-    """The events are read, the session is erased, then the chunk is written: no row of it stays."""
+    """The events are read, the session is erased, then the chunk would be written: it is not, and
+    the next catch-up folds the events without the erased session's."""
     ids = await drive_known_sessions(app)
     runtime = get_runtime(app)
+    rollup = runtime.planwise.events.rollup
     async with runtime.db.connect() as conn:
+        mark = await rollup._mark(conn)
         chunk = (await conn.execute(event_query())).all()
+        merged = await rollup._merge(conn, fold_events(chunk))
     async with runtime.sessions() as db, db.begin():
         await forget(await db.connection(), session_id=ids["B"])
-    async with runtime.db.begin() as conn:
-        rollup = runtime.planwise.events.rollup
-        await rollup._apply(conn, await rollup._merge(conn, fold_events(chunk)))
+    assert not await rollup.apply(mark, chunk[-1].id, merged)
+    assert await _rows(app) == [] and await _watermark(app) == 0  # nothing written
+    await rollup.catch_up()
     assert {s for _, _, s in await _rows(app)} == {ids["A"], ids["C"], ids["D"]}
+    assert (await _stats(app, _days(0, 0))).sessions == 3
 
 
 async def test_with_a_lag_the_newest_events_wait_but_a_future_stamp_does_not_hold_them_back(
@@ -285,3 +294,115 @@ async def test_with_a_lag_the_newest_events_wait_but_a_future_stamp_does_not_hol
     await rollup.catch_up()
     assert {s for _, _, s in await _rows(app)} == {"ahead", "earlier"}  # both wait behind "now"
     assert (await _stats(app, _days(-1, 2))).sessions == 4  # read from the events meanwhile
+
+
+# -- erasure without an index by session (service/event_erasure.py) ---------------------------------
+
+OPENED = {"kind": "start", "data": {"visible": ["budget"]}}
+
+
+async def _events_of(app: Quart) -> dict[str, int]:
+    """Events per session."""
+    async with get_runtime(app).sessions() as db:
+        query = select(SessionEvent.session_id, func.count()).group_by(SessionEvent.session_id)
+        return {s: int(n) for s, n in await db.execute(query)}
+
+
+async def test_forget_deletes_the_events_folded_on_every_day_and_those_not_folded_yet(app: Quart) -> None:
+    ids = await drive_known_sessions(app)
+    await _add_events(app, ids["A"], _today() - timedelta(days=2, hours=-3), OPENED)  # another day
+    rollup = get_runtime(app).planwise.events.rollup
+    await rollup.catch_up()
+    await _add_events(app, ids["A"], utcnow(), OPENED, OPENED)  # not folded yet
+    before = await _events_of(app)
+    assert before[ids["A"]] >= 4
+
+    async with get_runtime(app).sessions() as db, db.begin():
+        await forget(await db.connection(), session_id=ids["A"])
+
+    assert await _events_of(app) == {s: n for s, n in before.items() if s != ids["A"]}
+    assert ids["A"] not in {s for _, _, s in await _rows(app)}
+    await rollup.catch_up()
+    assert ids["A"] not in {s for _, _, s in await _rows(app)}
+    assert (await _stats(app, _days(-3, 0))).sessions == 3
+
+
+async def test_events_written_after_the_erasure_read_go_too(app: Quart) -> None:
+    """An answer committed between the erasure's read (no lock) and its writes is deleted with it."""
+    ids = await drive_known_sessions(app)
+    runtime = get_runtime(app)
+    await runtime.planwise.events.rollup.catch_up()
+    async with runtime.db.begin() as conn:
+        located = await locate(conn, [ids["B"]])
+        await _add_events(app, ids["B"], utcnow(), OPENED)  # another connection, committed now
+        await erase_events(conn, located)
+        await conn.execute(delete(Selection).where(Selection.session_id == ids["B"]))  # as forget does
+        await conn.execute(delete(PlanSession).where(PlanSession.id == ids["B"]))
+        await erase_later_events(conn, located)
+    assert ids["B"] not in await _events_of(app)
+    assert set(await _events_of(app)) == {ids["A"], ids["C"], ids["D"]}
+
+
+async def test_event_ids_do_not_come_back_after_the_newest_events_are_erased(app: Quart) -> None:
+    """Otherwise the events written next would get ids at or below the watermark: never folded, and
+    left out of every report."""
+    ids = await drive_known_sessions(app)
+    runtime = get_runtime(app)
+    await runtime.planwise.events.rollup.catch_up()
+    async with runtime.sessions() as db:
+        newest = (
+            await db.execute(select(SessionEvent).order_by(SessionEvent.id.desc()).limit(1))
+        ).scalar_one()
+    assert newest.session_id in ids.values()
+    watermark = await _watermark(app)
+    async with runtime.sessions() as db, db.begin():
+        await forget(await db.connection(), session_id=newest.session_id)
+
+    await _add_events(app, "late", utcnow(), OPENED)
+    async with runtime.sessions() as db:
+        late = (
+            await db.execute(select(SessionEvent.id).where(SessionEvent.session_id == "late"))
+        ).scalar_one()
+    assert late > watermark
+    await runtime.planwise.events.rollup.catch_up()
+    assert "late" in {s for _, _, s in await _rows(app)}
+    assert (await _stats(app, _days(0, 0))).sessions == 4  # three left of the four, and "late"
+
+
+async def test_the_migration_keeps_the_events_and_their_ids(tmp_path: Path) -> None:
+    """A database with events from before the migration: the table is copied on SQLite (to get
+    AUTOINCREMENT); the events, their ids and the order of new ones are kept."""
+    db = create_db_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade(db, "0008")
+        insert = text(
+            "INSERT INTO session_events (id, session_id, at, kind, version, revision, data)"
+            " VALUES (:id, 's', :at, 'start', 1, 0, '{}')"
+        )
+        async with db.begin() as conn:
+            for n in (1, 2, 7):
+                await conn.execute(insert, {"id": n, "at": utcnow()})
+            await conn.execute(text("DELETE FROM session_events WHERE id = 7"))  # the newest erased
+        await upgrade(db)
+        async with db.begin() as conn:
+            await conn.execute(text("DELETE FROM session_events WHERE id = 2"))
+            await conn.execute(
+                text(
+                    "INSERT INTO session_events (session_id, at, kind, version, revision, data)"
+                    " VALUES ('t', :at, 'start', 1, 0, '{}')"
+                ),
+                {"at": utcnow()},
+            )
+            ids = [r[0] for r in await conn.execute(text("SELECT id FROM session_events ORDER BY id"))]
+            indexes = {
+                r[0]
+                for r in await conn.execute(
+                    text(
+                        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'session_events'"
+                    )
+                )
+            }
+    finally:
+        await db.dispose()
+    assert ids[0] == 1 and ids[-1] > 2  # not 2 again
+    assert indexes == {"ix_session_events_at_session", "ix_session_events_version_at"}

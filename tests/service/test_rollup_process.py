@@ -21,9 +21,11 @@ from quart import Quart
 from sqlalchemy import func, select
 
 from planwise.app import create_app
+from service.db.models import EventRollup as RollupRow
 from service.db.models import EventRollupState, SessionEvent, utcnow
-from service.event_rollup import EventRollup, Merged
+from service.event_rollup import EventRollup, Mark, Merged
 from service.event_stats import Period, stats
+from service.retention import forget
 from service.rollup_process import NICE, RollupProcess
 from service.runtime import get_runtime
 
@@ -66,9 +68,9 @@ async def test_the_child_folds_the_events_into_the_same_figures(app: Quart) -> N
     assert child.pid is None  # not started with the service
     chunks: list[tuple[int, int]] = []
 
-    async def apply(watermark: int, moved_to: int, merged: Merged) -> bool:
-        chunks.append((watermark, moved_to))
-        return await _rollup(app).apply(watermark, moved_to, merged)
+    async def apply(mark: Mark, moved_to: int, merged: Merged) -> bool:
+        chunks.append((mark.watermark, moved_to))
+        return await _rollup(app).apply(mark, moved_to, merged)
 
     folded = await child.catch_up(apply, 0)
     watermark, newest = await _watermark_and_newest(app)
@@ -90,7 +92,7 @@ async def test_a_chunk_the_service_does_not_apply_is_folded_again(app: Quart) ->
     await drive_known_sessions(app)
     child, refused = _child(app), []
 
-    async def moved_first(watermark: int, moved_to: int, merged: Merged) -> bool:
+    async def moved_first(mark: Mark, moved_to: int, merged: Merged) -> bool:
         refused.append(moved_to)
         return False
 
@@ -105,11 +107,32 @@ async def test_a_chunk_the_service_does_not_apply_is_folded_again(app: Quart) ->
     assert _export(found, _bundle()) == EXPECTED
 
 
+async def test_a_chunk_read_before_an_erasure_is_not_written_but_folded_again(app: Quart) -> None:
+    """The child read the chunk; a session is erased before the service writes it: the service
+    refuses it (the erasure count the child read is stale), and the next catch-up folds the rest."""
+    ids = await drive_known_sessions(app)
+    child, refused = _child(app), []
+
+    async def erased_meanwhile(mark: Mark, moved_to: int, merged: Merged) -> bool:
+        async with get_runtime(app).sessions() as db, db.begin():
+            await forget(await db.connection(), session_id=ids["C"])
+        applied = await _rollup(app).apply(mark, moved_to, merged)
+        refused.append(not applied)
+        return applied
+
+    await child.catch_up(erased_meanwhile, 0)
+    assert refused == [True] and (await _watermark_and_newest(app))[0] == 0
+    assert await child.catch_up(_rollup(app).apply, 0) > 0
+    async with get_runtime(app).sessions() as db:
+        sessions = set((await db.execute(select(RollupRow.session_id))).scalars())
+    assert sessions == {ids["A"], ids["B"], ids["D"]}
+
+
 async def test_a_failed_write_ends_the_child_and_the_next_catch_up_starts_another(app: Quart) -> None:
     await drive_known_sessions(app)
     child = _child(app)
 
-    async def broken(watermark: int, moved_to: int, merged: Merged) -> bool:
+    async def broken(mark: Mark, moved_to: int, merged: Merged) -> bool:
         raise RuntimeError("the database went away")
 
     with pytest.raises(RuntimeError):

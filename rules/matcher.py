@@ -27,6 +27,9 @@ def _frozen(value: Any) -> Any:
 
 _MISSING = object()
 _DYNAMIC_CACHE = 256
+#: Fired score effects from which their points are summed by value (fewer: effect by effect).
+GROUPED_FROM = 8
+_STEPS = 1024
 
 
 class Matcher:
@@ -73,6 +76,15 @@ class Matcher:
         # Integer scores add up in int64 unless their sum could overflow it (then exact Python ints).
         total = sum(abs(e.points) for effects in self._effects.values() for e in effects if e.kind == "score")
         self._score_dtype: Any = np.int64 if total < 2**62 else object
+        # Points that are multiples of 1/1024 (whole numbers, 2.5, 0.25...) with an absolute sum below
+        # 2**43: every partial sum is such a multiple below 2**43, which float64 holds exactly, so sums
+        # added in any order equal the effect-by-effect ones (_scores; whole points add in int64).
+        self._exact_any_order = total < 2**43 and all(
+            float(e.points * _STEPS).is_integer()
+            for effects in self._effects.values()
+            for e in effects
+            if e.kind == "score"
+        )
         self._rank_arrays = [
             (desc, None if ranks is None else np.array(ranks, dtype=np.int64))
             for desc, ranks in self._static_ranks
@@ -244,23 +256,41 @@ class Matcher:
         return result
 
     def _scores_and_losers(self, effects: list[Effect], matched: list[Mask]) -> tuple[Scores, Mask]:
-        """Each plan's score (summed effect by effect, as the contract adds them), and the plans
-        some require or exclude removes."""
+        """Each plan's score, and the plans some require or exclude removes."""
         n = len(self._plans)
-        scores: Scores = np.zeros(n, dtype=self._score_dtype)
         kept: Mask = np.ones(n, dtype=bool)  # every require satisfied
         hit: Mask = np.zeros(n, dtype=bool)  # some exclude matched
+        scoring: list[tuple[int | float, Mask]] = []
         for e, hits in zip(effects, matched, strict=True):
             if e.kind == "score":
                 if e.points:
-                    if isinstance(e.points, float) and scores.dtype == np.int64:
-                        scores = scores.astype(np.float64)
-                    np.add(scores, e.points, out=scores, where=hits)  # in place, no temporary
+                    scoring.append((e.points, hits))
             elif e.kind == "exclude":
                 np.logical_or(hit, hits, out=hit)
             else:
                 np.logical_and(kept, hits, out=kept)
-        return scores, hit | ~kept
+        return self._scores(scoring), hit | ~kept
+
+    def _scores(self, scoring: list[tuple[int | float, Mask]]) -> Scores:
+        """Each plan's points summed. Many effects, when the order cannot matter (see
+        ``_exact_any_order``): for each distinct points value, how many of its effects match each
+        plan, times the value (~4x faster at hundreds of fired rules x thousands of plans; no BLAS,
+        whose threads would spin on the server's cores). Otherwise effect by effect in rule order
+        (points such as 0.1, whose float sums depend on the order)."""
+        if len(scoring) >= GROUPED_FROM and self._exact_any_order and self._score_dtype is not object:
+            masks = np.stack([hits for _, hits in scoring])
+            whole = all(isinstance(p, int) for p, _ in scoring)  # else float, as the loop's would be
+            values = np.array([p for p, _ in scoring], dtype=np.int64 if whole else np.float64)
+            sums = np.zeros(len(self._plans), dtype=values.dtype)
+            for value in np.unique(values):
+                np.add(sums, value * masks[values == value].sum(axis=0, dtype=np.int64), out=sums)
+            return sums  # type: ignore[return-value]  # int64 or float64, as values
+        scores: Scores = np.zeros(len(self._plans), dtype=self._score_dtype)
+        for points, hits in scoring:
+            if isinstance(points, float) and scores.dtype == np.int64:
+                scores = scores.astype(np.float64)
+            np.add(scores, points, out=scores, where=hits)  # in place, no temporary
+        return scores
 
     def _place(self, i: int, scores: Scores) -> tuple[Any, ...]:
         """Plan ``i``'s position key under ``ranking.order`` (smaller first), then plan id."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANSWERS",
+    "MATCHES_OFF_LOOP",
     "COMMIT_SECONDS",
     "CONTENT_TYPE_LATEST",
     "PUBLISHES",
@@ -54,6 +55,10 @@ COMMIT_SECONDS = Histogram(
     "planwise_db_commit_seconds", "One group commit of the session writer", buckets=_FAST
 )
 PUBLISHES = Counter("planwise_catalogue_publishes", "Catalogue versions this process switched to")
+MATCHES_OFF_LOOP = Counter(
+    "planwise_matches_off_loop",
+    "Plan matches run in the matching thread (a large catalogue's, off the event loop: service/recommend.py)",
+)
 
 
 class RuntimeCollector(Collector):

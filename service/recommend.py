@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +20,22 @@ from rules.errors import EngineUnavailable, RulesError
 from rules.evaluation import Evaluation
 from rules.matcher import question_states
 
+from . import metrics
 from .errors import ProtocolError
 from .live import LoadedVersion
 from .update import Update
 
 log = logging.getLogger(__name__)
+
+#: A version whose plan matches took longer than this on the event loop :data:`SLOW_IN_A_ROW` times
+#: in a row has its later matches run in the matching thread: a large catalogue's match (tens of
+#: ms at 5,000 plans) would otherwise hold up every other connection for as long; in the thread it
+#: gives the event loop the GIL back every switch interval (5 ms). A small catalogue's match (well
+#: under a millisecond) stays on the loop, where it costs less than the hop to a thread.
+SLOW_MATCH_SECONDS = 0.005
+SLOW_IN_A_ROW = 3
+#: Versions remembered as slow (the live one and a few before it).
+SLOW_VERSIONS = 8
 
 
 def usable_answers(
@@ -51,8 +65,14 @@ class Recommender:
     shared: never mutate.
     """
 
-    def __init__(self, engine: Engine, cache_size: int = 4096) -> None:
+    def __init__(
+        self, engine: Engine, cache_size: int = 4096, slow_match_seconds: float = SLOW_MATCH_SECONDS
+    ) -> None:
         self.engine = engine
+        self.slow_match_seconds = slow_match_seconds
+        # Per version: slow matches in a row on the loop; SLOW_IN_A_ROW or more: matched in the thread.
+        self._slow: OrderedDict[int, int] = OrderedDict()
+        self._matching: ThreadPoolExecutor | None = None  # one thread: matches never run side by side
         self._cache: OrderedDict[tuple[int, bytes], _Evaluated] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
@@ -84,11 +104,43 @@ class Recommender:
             ref = uuid.uuid4().hex[:12]
             log.error("evaluation failed [%s] version=%s: %s", ref, loaded.version, exc)
             raise ProtocolError("internal", f"Something went wrong on our side (reference {ref})") from exc
-        cached = _Evaluated(loaded.matcher.match(evaluation, answers, usable), evaluation, usable)
+        cached = _Evaluated(await self._match(loaded, evaluation, answers, usable), evaluation, usable)
         self._cache[key] = cached
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return cached
+
+    async def _match(
+        self,
+        loaded: LoadedVersion,
+        evaluation: Evaluation,
+        answers: Mapping[str, Any],
+        usable: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """``Matcher.match``: on the event loop, or in the matching thread for a slow version."""
+        version = loaded.version
+        if self._slow.get(version, 0) >= SLOW_IN_A_ROW:
+            if self._matching is None:
+                self._matching = ThreadPoolExecutor(1, thread_name_prefix="planwise-match")
+            metrics.MATCHES_OFF_LOOP.inc()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._matching, loaded.matcher.match, evaluation, answers, usable
+            )
+        started = time.perf_counter()
+        part = loaded.matcher.match(evaluation, answers, usable)
+        slow = time.perf_counter() - started >= self.slow_match_seconds
+        self._slow[version] = self._slow.get(version, 0) + 1 if slow else 0
+        self._slow.move_to_end(version)
+        if len(self._slow) > SLOW_VERSIONS:
+            self._slow.popitem(last=False)
+        return part
+
+    def close(self) -> None:
+        """Let the matching thread go (matches queued for it still run)."""
+        if self._matching is not None:
+            self._matching.shutdown(wait=False)
+            self._matching = None
 
     @staticmethod
     def _key(loaded: LoadedVersion, answers: dict[str, Any]) -> tuple[int, bytes]:

@@ -156,6 +156,7 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         await planwise.enrichment.stop()
         await planwise.store.stop()
         await planwise.live.stop()
+        planwise.recommender.close()
         await runtime.db.dispose()
 
 

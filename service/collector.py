@@ -1,7 +1,7 @@
 """The garbage collector's tuning under ``planwise serve``, and the full collections it then needs.
 
 ``PLANWISE_GC_FREEZE`` moves everything loaded at start-up out of the collector's passes and makes
-young collections rarer (``gc.set_threshold(50000, 50, 100)``): the full passes over thousands of
+young collections rarer (``gc.set_threshold(20000, 125, 100)``): the full passes over thousands of
 connections were the p99 latency spikes under load (docs/configuration.md). With those thresholds
 a full collection practically never runs, so the few reference cycles a connection leaves when it
 ends abruptly (uvicorn's transport and task objects of a connection cancelled mid-send: a few per
@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 
 #: Ended connections between two full collections at the least.
 EVERY = 1000
-#: The tuned thresholds: young collections every 50,000 net allocations.
-THRESHOLDS = (50_000, 50, 100)
+#: The tuned thresholds: young collections every 20,000 net allocations, the middle generation's every
+#: 2,500,000. Each young collection's pause grows with the objects it scans: at 1,000 rules x 5,000
+#: plans (~195 KB updates) 13-23 ms at 50,000, 5-11 ms at 20,000 (loop stall 22.5 -> 14.2 and 11.7 ms,
+#: same update p50, bench/RESULTS.md); at 10,000 with the middle one every 100,000 that one took 28-35.
+THRESHOLDS = (20_000, 125, 100)
 
 
 class Collector:

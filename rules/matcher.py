@@ -277,7 +277,7 @@ class Matcher:
         plan, times the value (~4x faster at hundreds of fired rules x thousands of plans; no BLAS,
         whose threads would spin on the server's cores). Otherwise effect by effect in rule order
         (points such as 0.1, whose float sums depend on the order)."""
-        if len(scoring) >= GROUPED_FROM and self._exact_any_order and self._score_dtype is not object:
+        if len(scoring) >= GROUPED_FROM and self._exact_any_order:  # (then int64 holds the total too)
             masks = np.stack([hits for _, hits in scoring])
             whole = all(isinstance(p, int) for p, _ in scoring)  # else float, as the loop's would be
             values = np.array([p for p, _ in scoring], dtype=np.int64 if whole else np.float64)

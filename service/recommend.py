@@ -70,8 +70,9 @@ class Recommender:
     ) -> None:
         self.engine = engine
         self.slow_match_seconds = slow_match_seconds
-        # Per version: slow matches in a row on the loop; SLOW_IN_A_ROW or more: matched in the thread.
-        self._slow: OrderedDict[int, int] = OrderedDict()
+        # Versions whose last matches on the loop were slow: how many in a row (SLOW_IN_A_ROW or
+        # more: matched in the thread). A fast match leaves nothing here.
+        self._slow: dict[int, int] = {}
         self._matching: ThreadPoolExecutor | None = None  # one thread: matches never run side by side
         self._cache: OrderedDict[tuple[int, bytes], _Evaluated] = OrderedDict()
         self._cache_size = cache_size
@@ -129,11 +130,12 @@ class Recommender:
             )
         started = time.perf_counter()
         part = loaded.matcher.match(evaluation, answers, usable)
-        slow = time.perf_counter() - started >= self.slow_match_seconds
-        self._slow[version] = self._slow.get(version, 0) + 1 if slow else 0
-        self._slow.move_to_end(version)
-        if len(self._slow) > SLOW_VERSIONS:
-            self._slow.popitem(last=False)
+        if time.perf_counter() - started >= self.slow_match_seconds:
+            self._slow[version] = self._slow.get(version, 0) + 1
+            if len(self._slow) > SLOW_VERSIONS:
+                del self._slow[min(self._slow)]  # the oldest version
+        elif version in self._slow:
+            del self._slow[version]  # no longer in a row
         return part
 
     def close(self) -> None:

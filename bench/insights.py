@@ -17,7 +17,8 @@ What it does:
    minutes apart, some resume hours later (a few the next day, so they span two days), 40 % choose a
    plan (a few twice). Each answer's ``data`` has the sizes real ones have: 12-16 visible questions
    of the version, the question(s) changed, 3-12 fired rules, the shown plans in rank order (about
-   8 % of changes leave no plan, with the answers the rules read, from ~60 combinations).
+   8 % of changes leave no plan, with the answers the rules read, from ~60 combinations); the id
+   lists are numbers of the version, as the service writes them (service/event_names.py).
 3. The app is started again on that file and a viewer signs in (Quart's test client). Timed:
    the rollup's catch-up (``Events.rollup.catch_up()``, when the code has one), then each request
    ``--repeat`` times: the page and export.json over the full range, the page and export.json over
@@ -59,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 from admin.users import create_user  # noqa: E402
 from planwise.app import create_app  # noqa: E402
 from service.catalogues import publish  # noqa: E402
+from service.event_names import EventNames, numbered_data  # noqa: E402
 from service.runtime import get_runtime  # noqa: E402
 
 DEMO = ROOT / "data" / "demo-mobile.json"
@@ -119,6 +121,7 @@ def generate(
 
     ``recent``: sessions of the last hour only (new events arriving after a catch-up)."""
     rng = random.Random(seed)
+    names = [EventNames.of_bundle(b) for b in bundles]  # ids as numbers, as the service writes them
     shapes = []
     for b in bundles:
         questions = [q["id"] for q in b["questions"] if q.get("type") != "text"]
@@ -168,7 +171,7 @@ def generate(
                     cols.get("matched"),
                     cols.get("plan_id"),
                     cols.get("rank"),
-                    orjson.dumps(data).decode(),
+                    orjson.dumps(numbered_data(data, names[version_at(at) - 1])).decode(),
                 )
             )
 

@@ -1,7 +1,7 @@
 """How long the admin's "never fired in the last N days" check takes (admin/fired.py).
 
 Fills a fresh SQLite file with ``--events`` answer events (the demo catalogue's rule ids, about
-``--fired`` per event, two versions, spread over 60 days) as the service writes them, then times
+``--fired`` per event as numbers, two versions, spread over 60 days) as the service writes them, then times
 :func:`admin.fired.never_fired` over the last 30 days and prints SQLite's query plans.
 
     .venv/bin/python bench/never_fired.py --events 100000
@@ -27,12 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from admin.fired import never_fired  # noqa: E402
 from service.db.models import Base, CatalogueVersion, SessionEvent, utcnow  # noqa: E402
+from service.event_names import EventNames, numbered_data  # noqa: E402
 
 
 async def main(events: int, fired_per_event: int, days: int) -> None:
     bundle = json.loads((ROOT / "data" / "demo-mobile.json").read_text())
     rules = [r["id"] for r in bundle["rules"]]
     common = rules[: len(rules) // 2]  # half of the rules fire often, a few never
+    names = EventNames.of_bundle(bundle)  # ids as numbers, as the service writes them
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_async_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
         async with engine.begin() as conn:
@@ -43,7 +45,9 @@ async def main(events: int, fired_per_event: int, days: int) -> None:
             for i in range(events):
                 fired = rng.sample(common, fired_per_event) + ([rules[-3]] if i % 997 == 0 else [])
                 at = now - timedelta(seconds=rng.uniform(0, 60 * 86400))
-                data = {"answered": ["budget"], "cleared": [], "visible": [], "fired": fired, "shown": []}
+                data = numbered_data(
+                    {"answered": ["budget"], "cleared": [], "visible": [], "fired": fired, "shown": []}, names
+                )
                 rows.append(
                     {
                         "session_id": f"s{i // 5}",

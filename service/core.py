@@ -132,7 +132,7 @@ class Planwise:
             visible: Collection[str] = (await self.recommender.evaluate(loaded, answers)).evaluation.visible
         except ProtocolError:  # the engine is restarting: the session opens all the same
             visible = ()
-        return self.events.opened(kind, loaded.version, revision, visible)
+        return self.events.opened(kind, loaded, revision, visible)
 
     async def state_for_token(self, token: object) -> SessionState:
         state = await self.store.get(self.tokens.session_id(token), self.shared)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -41,6 +41,7 @@ from .background import Background, every
 from .db.models import EventRollup as R
 from .db.models import EventRollupItem, EventRollupState, utcnow
 from .db.models import SessionEvent as E
+from .event_names import VERSION_NAMES, EventNames
 from .event_rollup_fold import Fold, Items, Key, Packed, event_query, fold_events, row_key
 
 log = logging.getLogger(__name__)
@@ -240,12 +241,13 @@ class EventRollup:
         if not folds:
             return Merged([], [], [])
         items = await Items.load(conn)
+        names = await VERSION_NAMES.load(conn, (version for _, version, _ in folds))
         sessions = sorted({s for _, _, s in folds})
         found: list[Any] = []
         for start in range(0, len(sessions), 500):
             query = select(R).where(R.session_id.in_(sessions[start : start + 500]))
             found.extend(await conn.execute(query))
-        return await asyncio.to_thread(_merged, folds, items, found)
+        return await asyncio.to_thread(_merged, folds, items, names, found)
 
     async def _apply(self, conn: AsyncConnection, merged: Merged) -> None:
         """Write ``merged`` (in the caller's transaction)."""
@@ -316,9 +318,11 @@ def _row_from_json(row: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _merged(folds: dict[Key, Fold], items: Items, found: Sequence[Any]) -> Merged:
+def _merged(
+    folds: dict[Key, Fold], items: Items, names: Mapping[int, EventNames], found: Sequence[Any]
+) -> Merged:
     """The folds in numbers (new ids numbered in ``items``), merged into the rows ``found``."""
-    packed = {key: fold.packed(items) for key, fold in folds.items()}
+    packed = {key: fold.packed(items, names.get(key[1])) for key, fold in folds.items()}
     changed: list[dict[str, Any]] = []
     for row in found:
         key = (row.day, row.version, row.session_id)

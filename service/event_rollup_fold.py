@@ -1,6 +1,7 @@
 """Folding session events into Insights rollup rows (service/event_rollup.py keeps the table filled).
 
-:class:`Fold` is what one session did on one UTC day in one catalogue version, with ids as text;
+:class:`Fold` is what one session did on one UTC day in one catalogue version, with ids as the
+events have them (numbers of the version's bundle, or text: service/event_names.py);
 :class:`Packed` the same in numbers, as a row stores it: ``selected`` (the plan chosen last),
 ``zero_answers`` (JSON ``[[answers, changes], ...]``) and ``sets``, one little-endian uint32 array
 (:func:`pack`): answer changes, of them leaving no plan, the last answer's and the last
@@ -27,6 +28,7 @@ from sqlalchemy import Text, cast, select
 
 from .db.models import EventRollupItem
 from .db.models import SessionEvent as E
+from .event_names import EventNames, named
 
 #: The columns of ``session_events`` a fold reads (``data`` as text: parsed with orjson).
 EVENT_COLUMNS = (E.id, E.session_id, E.at, E.kind, E.version, E.matched, E.plan_id, E.rank)
@@ -98,10 +100,12 @@ class Items:
         return found
 
     def encode(self, names: Collection[str]) -> list[int]:
-        if not self.ids.keys() >= (names if isinstance(names, set) else set(names)):  # any new ones
-            for name in names:
+        """The numbers of ``names``, each once, in order."""
+        distinct = names if isinstance(names, set) else set(names)
+        if not self.ids.keys() >= distinct:  # any new ones
+            for name in distinct:
                 self.number(name)
-        return sorted(map(self.ids.__getitem__, names))
+        return sorted(map(self.ids.__getitem__, distinct))
 
     def decode(self, numbers: Iterable[int]) -> list[str]:
         return [self.names[n] for n in numbers]
@@ -109,19 +113,20 @@ class Items:
 
 @dataclass(slots=True)
 class Fold:
-    """What one session did on one day in one version (one rollup row, with ids as text)."""
+    """What one session did on one day in one version (one rollup row, with ids as the events
+    have them: the version's numbers, or text)."""
 
     answers: int = 0
     zeros: int = 0
     answer_id: int | None = None
-    last_answered: list[str] = field(default_factory=list)
+    last_answered: list[int | str] = field(default_factory=list)
     select_id: int | None = None
     selected: str | None = None
     ranks: list[int] = field(default_factory=list)  # 0: not shown
-    visible: set[str] = field(default_factory=set)
-    answered: set[str] = field(default_factory=set)
-    fired: set[str] = field(default_factory=set)
-    top3: set[str] = field(default_factory=set)
+    visible: set[int | str] = field(default_factory=set)
+    answered: set[int | str] = field(default_factory=set)
+    fired: set[int | str] = field(default_factory=set)
+    top3: set[int | str] = field(default_factory=set)
     zero_answers: Counter[str] = field(default_factory=Counter)  # answers as JSON text -> changes
 
     def add(
@@ -148,23 +153,28 @@ class Fold:
             answers = data.get("answers")
             self.zero_answers[orjson.dumps(answers).decode() if answers is not None else "{}"] += 1
 
-    def packed(self, items: Items) -> Packed:
-        """In numbers (new ids numbered in ``items``)."""
+    def packed(self, items: Items, names: EventNames | None) -> Packed:
+        """In ``items``' numbers (new ids numbered there); ``names``: the version's (None: gone)."""
+        questions = names.questions if names is not None else None
+        rules = names.rules if names is not None else None
+        plans = names.plans if names is not None else None
         sections = [
-            items.encode(self.last_answered),
+            items.encode(named(self.last_answered, questions)),
             self.ranks,
-            items.encode(self.visible),
-            items.encode(self.answered),
-            items.encode(self.fired),
-            items.encode(self.top3),
+            items.encode(named(self.visible, questions)),
+            items.encode(named(self.answered, questions)),
+            items.encode(named(self.fired, rules)),
+            items.encode(named(self.top3, plans)),
         ]
         zero_answers = orjson.dumps(sorted(self.zero_answers.items())).decode() if self.zero_answers else None
         head = [self.answers, self.zeros, self.answer_id or 0, self.select_id or 0]
         return Packed(head, sections, self.selected, zero_answers)
 
-    def row(self, items: Items, day: date, version: int, session_id: str) -> dict[str, Any]:
+    def row(
+        self, items: Items, names: EventNames | None, day: date, version: int, session_id: str
+    ) -> dict[str, Any]:
         """The ``event_rollup`` row (new ids numbered in ``items``)."""
-        return self.packed(items).row(day, version, session_id)
+        return self.packed(items, names).row(day, version, session_id)
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db.models import EventRollup as R
 from .db.models import SessionEvent as E
+from .event_names import VERSION_NAMES, EventNames
 from .event_rollup import read_watermark
 from .event_rollup_fold import HEAD, SECTIONS, Fold, Items, event_query, fold_events
 
@@ -90,8 +91,10 @@ class Columns(NamedTuple):
     zero_answers: tuple[str | None, ...]  # JSON
 
 
-def _as_row(fold: Fold, items: Items, key: tuple[date, int, str]) -> tuple[Any, ...]:
-    row = fold.row(items, *key)
+def _as_row(
+    fold: Fold, items: Items, names: EventNames | None, key: tuple[date, int, str]
+) -> tuple[Any, ...]:
+    row = fold.row(items, names, *key)
     return row["session_id"], row["selected"], row["sets"], row["zero_answers"]
 
 
@@ -123,7 +126,9 @@ async def _read(session: AsyncSession, period: Period) -> tuple[Columns, Items]:
                 events.extend(await conn.execute(query))
         if await read_watermark(conn) == watermark:
             break
-    rows.extend(_as_row(fold, items, key) for key, fold in fold_events(events).items())
+    folds = fold_events(events)
+    names = await VERSION_NAMES.load(conn, (version for _, version, _ in folds))
+    rows.extend(_as_row(fold, items, names.get(key[1]), key) for key, fold in folds.items())
     empty: list[tuple[()]] = [()] * len(Columns._fields)
     return Columns._make(zip(*rows, strict=True) if rows else empty), items
 

@@ -5,12 +5,15 @@ so it is committed in the same transaction (no extra database round trip; an ans
 loses to another process takes its event with it). A resume writes nothing else: its event is
 queued without waiting and joins the next group commit.
 
-- ``start`` / ``resume`` (a session is opened): ``data.visible``, the question ids visible then.
+- ``start`` / ``resume`` (a session is opened): ``data.visible``, the questions visible then.
 - ``answer`` (an accepted answer change, a reset too): ``matched`` (plans that fit); ``data``:
-  ``answered`` and ``cleared`` (the question ids changed), ``visible``, ``fired`` (rule ids, in
-  firing order), ``shown`` (plan ids, in rank order) and, when no plan fits, ``answers``: the
-  non-text answers the rules read.
+  ``answered`` and ``cleared`` (the questions changed), ``visible``, ``fired`` (rules, in
+  firing order), ``shown`` (plans, in rank order) and, when no plan fits, ``answers``: the
+  non-text answers the rules read (by question id).
 - ``select`` (a plan is chosen): ``plan_id``, ``rank`` (None: it was not shown).
+
+The lists name questions, rules and plans by number, their place in the version's bundle
+(service/event_names.py: ``named_data`` reads them back as ids).
 
 Every row has the session id, ``at`` (UTC), the catalogue ``version`` and the session's ``revision``.
 No personal data beyond the session id; text answers are never stored.
@@ -28,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .background import Background, every
 from .db.models import SessionEvent, utcnow
+from .event_names import numbered
 from .event_rollup import INTERVAL as ROLLUP_INTERVAL
 from .event_rollup import EventRollup, retention_start
 from .live import LoadedVersion
@@ -78,12 +82,14 @@ class Events:
         child = RollupProcess(url, retention_days) if rollup_in_child else None
         self.rollup = EventRollup(engine, retention_days, background=child, interval=rollup_interval)
 
-    def opened(self, kind: str, version: int, revision: int, visible: Collection[str]) -> Event | None:
+    def opened(
+        self, kind: str, loaded: LoadedVersion, revision: int, visible: Collection[str]
+    ) -> Event | None:
         """``start`` or ``resume``, with the questions visible at that moment."""
         if not self.enabled:
             return None
         return _row(
-            kind, version, revision, {"visible": visible if isinstance(visible, tuple) else list(visible)}
+            kind, loaded.version, revision, {"visible": numbered(visible, loaded.names.question_numbers)}
         )
 
     def answered(
@@ -99,12 +105,14 @@ class Events:
             return None
         payload = update.payload
         matched = int(payload["matchedPlans"])
+        names = loaded.names
+        questions = names.question_numbers
         data: dict[str, Any] = {
-            "answered": [q for q in checked if q in after],
-            "cleared": [q for q in before if q not in after],
-            "visible": update.evaluation.visible,  # tuples, written as JSON arrays (no copy)
-            "fired": update.evaluation.fired,
-            "shown": [plan["id"] for plan in payload["plans"]],
+            "answered": numbered([q for q in checked if q in after], questions),
+            "cleared": numbered([q for q in before if q not in after], questions),
+            "visible": numbered(update.evaluation.visible, questions),
+            "fired": numbered(update.evaluation.fired, names.rule_numbers),
+            "shown": numbered([plan["id"] for plan in payload["plans"]], names.plan_numbers),
         }
         if matched == 0:
             data["answers"] = rule_answers(loaded, update.usable)

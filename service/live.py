@@ -23,6 +23,7 @@ from rules.validator import load_catalogue
 
 from .db.models import CatalogueVersion
 from .errors import ProtocolError
+from .event_names import EventNames
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class LoadedVersion:
     matcher: Matcher
     questionnaire: dict[str, Any] = field(default_factory=dict)
     estimate: EstimateCalculator | None = None  # compiled once per version when it defines one
+    names: EventNames = field(default_factory=lambda: EventNames((), (), ()))  # numbers in its events
 
 
 def load_version(version: int, catalogue: Catalogue) -> LoadedVersion:
@@ -48,6 +50,7 @@ def load_version(version: int, catalogue: Catalogue) -> LoadedVersion:
         Matcher(catalogue),
         questionnaire_payload(version, catalogue),
         calculator(catalogue),
+        EventNames.of_bundle(catalogue.raw),
     )
 
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy import select, text, update
 from planwise.app import create_app
 from service import sqlite_writer
 from service.db.models import PlanSession, SessionEvent, utcnow
+from service.event_names import VERSION_NAMES, named_data
 from service.event_stats import Period, stats
 from service.runtime import get_runtime
 
@@ -110,9 +112,22 @@ async def drive_known_sessions(app: Quart) -> dict[str, str]:
     return ids
 
 
-async def _events(app: Quart) -> list[SessionEvent]:
+async def _stored(app: Quart) -> list[SessionEvent]:
+    """The events as stored, oldest first."""
     async with get_runtime(app).sessions() as db:
         return list((await db.execute(select(SessionEvent).order_by(SessionEvent.id))).scalars())
+
+
+async def _events(app: Quart) -> list[SimpleNamespace]:
+    """The events, oldest first, their id lists read back as ids with each version's names."""
+    stored = await _stored(app)
+    async with get_runtime(app).sessions() as db:
+        names = await VERSION_NAMES.load(await db.connection(), {e.version for e in stored})
+    columns = [c.name for c in SessionEvent.__table__.columns]
+    return [
+        SimpleNamespace(**{c: getattr(e, c) for c in columns}, named=named_data(e.data, names[e.version]))
+        for e in stored
+    ]
 
 
 def _export(found: Any, bundle: dict[str, Any]) -> dict[str, Any]:
@@ -185,13 +200,28 @@ async def test_an_answer_and_its_event_are_one_group_commit(
         assert commits[2:] == [["insert_selection", "set_selection", "insert_event"]]
     answer = [e for e in await _events(one_app) if e.kind == "answer"][0]
     assert answer.revision == 1 and answer.version == 1 and answer.matched == 2
-    assert answer.data == {
+    expected = {
         "answered": ["dataUsage"],
         "cleared": [],
         "visible": ["dataUsage", "budget", "travel", "extras"],
         "fired": ["heavy-data"],
         "shown": ["mid-20", "max-50"],
     }
+    assert answer.named == expected
+    # Stored as numbers: each id's place in the version's bundle (service/event_names.py).
+    bundle = json.loads(EXAMPLE.read_text())
+    place = {
+        kind: {item["id"]: n for n, item in enumerate(bundle[kind])}
+        for kind in ("questions", "rules", "plans")
+    }
+    kinds = {
+        "answered": "questions",
+        "cleared": "questions",
+        "visible": "questions",
+        "fired": "rules",
+        "shown": "plans",
+    }
+    assert answer.data == {key: [place[kinds[key]][i] for i in ids] for key, ids in expected.items()}
     chosen = [e for e in await _events(one_app) if e.kind == "select"][0]
     assert (chosen.plan_id, chosen.rank, chosen.revision) == ("max-50", 2, 1)
 
@@ -204,7 +234,7 @@ async def test_a_reset_is_an_answer_change_that_clears(one_app: Quart) -> None:
         await _answer(ws, {"budget": None})
         await ws.send("reset", id="r")
         await ws.expect("recommendationUpdates")
-    answers = [e.data for e in await _events(one_app) if e.kind == "answer"]
+    answers = [e.named for e in await _events(one_app) if e.kind == "answer"]
     assert [(d["answered"], d["cleared"]) for d in answers] == [
         (["dataUsage", "budget"], []),
         ([], ["budget"]),
@@ -226,7 +256,7 @@ async def test_a_lost_write_takes_its_event_with_it(one_app: Quart) -> None:
             )
         assert (await _answer(ws, {"budget": 25}))["revision"] == 3
     answers = [e for e in await _events(one_app) if e.kind == "answer"]
-    assert [(e.revision, e.data["answered"]) for e in answers] == [(1, ["dataUsage"]), (3, ["budget"])]
+    assert [(e.revision, e.named["answered"]) for e in answers] == [(1, ["dataUsage"]), (3, ["budget"])]
 
 
 async def test_text_answers_never_reach_the_events(tmp_path: Path) -> None:
@@ -256,7 +286,7 @@ async def test_text_answers_never_reach_the_events(tmp_path: Path) -> None:
             await ws.opening({})
             await _answer(ws, {"dataUsage": "heavy", "note": "call me on 0123 456789"})
         zero = [e for e in await _events(app) if e.kind == "answer"][0]
-        assert zero.matched == 0 and zero.data["fired"] == ["heavy-data", "note-nothing"]
+        assert zero.matched == 0 and zero.named["fired"] == ["heavy-data", "note-nothing"]
         assert zero.data["answers"] == {"dataUsage": "heavy"}
         async with get_runtime(app).sessions() as db:
             stored = (await db.execute(text("SELECT group_concat(data) FROM session_events"))).scalar()

@@ -16,10 +16,12 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.sql.expression import UpdateBase
 
@@ -33,6 +35,25 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: SQLAlchemy's default text form of a datetime on SQLite (``sqlite.DATETIME``), which this writer
+#: must write exactly as the ORM does (the ORM reads these rows back).
+SQLITE_DATETIME_FORMAT = sqlite.DATETIME._storage_format  # noqa: SLF001 - the documented default
+
+
+def _fast_datetime(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The same text as SQLAlchemy's processor, ~5x faster for the common case (a naive datetime of
+    years 1000-9999: ``isoformat`` gives exactly the default format); the rest goes to ``process``.
+    It runs in the writer's thread holding the GIL, for every answer (the update's time and the
+    event's), so the event loop gets that time back."""
+
+    def fast(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is None and value.year >= 1000:
+            return value.isoformat(" ", "microseconds")
+        return process(value)
+
+    return fast
+
+
 def compile_for_sqlite(statements: Mapping[str, UpdateBase]) -> dict[str, Compiled]:
     """Each statement as SQLite text with named parameters, and its parameters' bind processors."""
     dialect = SQLiteDialect_pysqlite(paramstyle="named", json_serializer=_json_text)
@@ -41,8 +62,13 @@ def compile_for_sqlite(statements: Mapping[str, UpdateBase]) -> dict[str, Compil
         sql = statement.compile(dialect=dialect)
         processors = []
         for name, bind in sql.binds.items():
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
+            impl = bind.type.dialect_impl(dialect)
+            process = impl.bind_processor(dialect)
+            if process is None:
+                continue
+            if isinstance(impl, sqlite.DATETIME) and impl._storage_format == SQLITE_DATETIME_FORMAT:
+                processors.append((name, _fast_datetime(process)))
+            else:
                 processors.append((name, process))
         compiled[kind] = (sql.string, tuple(processors))
     return compiled

@@ -1,8 +1,8 @@
 """Rules of the live version that fired in no answer of the last N days (``session_events``).
 
 The service records the rule ids that fired with every accepted answer change (``fired`` in an
-``answer`` event, service/events.py). A few queries over the window's answer events (``at`` and
-``version`` are indexed) do the work in SQL; no event is read into Python:
+``answer`` event, service/events.py). A few queries over the window's answer events (read through
+the ``(at, session_id)`` index) do the work in SQL; no event is read into Python:
 
 - answers per catalogue version (``GROUP BY version``) and the sessions of the window;
 - the distinct (version, rule) pairs that fired (the ``fired`` arrays expanded with

@@ -108,8 +108,8 @@ class SessionEvent(Base):
 
     __table_args__ = (
         # No index by session: each would cost every answer a random page (service/event_erasure.py).
+        # None by version either: the "never fired" check reads its window by ``at`` as fast (0010).
         Index("ix_session_events_at_session", "at", "session_id"),
-        Index("ix_session_events_version_at", "version", "at"),
         {"sqlite_autoincrement": True},  # ids grow in commit order, never reused after a delete
     )
 

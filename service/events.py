@@ -106,13 +106,14 @@ class Events:
         payload = update.payload
         matched = int(payload["matchedPlans"])
         names = loaded.names
-        questions = names.question_numbers
+        question = names.question_numbers.get
+        plan = names.plan_numbers.get
         data: dict[str, Any] = {
-            "answered": numbered([q for q in checked if q in after], questions),
-            "cleared": numbered([q for q in before if q not in after], questions),
-            "visible": numbered(update.evaluation.visible, questions),
+            "answered": [question(q, q) for q in checked if q in after],
+            "cleared": [question(q, q) for q in before if q not in after],
+            "visible": numbered(update.evaluation.visible, names.question_numbers),
             "fired": numbered(update.evaluation.fired, names.rule_numbers),
-            "shown": numbered([plan["id"] for plan in payload["plans"]], names.plan_numbers),
+            "shown": [plan(p["id"], p["id"]) for p in payload["plans"]],
         }
         if matched == 0:
             data["answers"] = rule_answers(loaded, update.usable)

@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             if cost is not None:
                 label = "met   " if cost <= EVENTS_TARGET else "MISSED"
                 most = f"{EVENTS_TARGET:.0%}"
-                print(f"  {label} events cost ({engine}): {cost:.1%} of N=100 throughput (<= {most})")
+                aa = bench.events.get(f"events_aa_n100_{engine}")
+                control = f"; A/A {aa:+.1%} (two servers without events)" if aa is not None else ""
+                print(
+                    f"  {label} events cost ({engine}): {cost:.1%} of N=100 throughput (<= {most}){control}"
+                )
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f}")
         print(orjson.dumps(result).decode())

@@ -84,6 +84,14 @@ class Server:
                 total += times.user + times.system
         return total
 
+    def main_thread_cpu(self) -> float:
+        """CPU seconds of the server's main thread (its event loop) alone."""
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for thread in psutil.Process(self.proc.pid).threads():
+                if thread.id == self.proc.pid:
+                    return float(thread.user_time + thread.system_time)
+        return 0.0
+
     def rss(self) -> int:
         total = 0
         for proc in self.processes():

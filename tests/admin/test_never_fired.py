@@ -26,9 +26,12 @@ from tests.service.wsjson import WS
 DAYS = 7
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> dict[str, Any]:
-    return settings_for(tmp_path, never_fired_days=DAYS)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Both databases: each expands the ``fired`` arrays its own way (rules as numbers since
+    2026-12-06, as text before; both are in these tests)."""
+    overrides = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgresql" else {}
+    return settings_for(tmp_path, never_fired_days=DAYS, **overrides)
 
 
 async def answer_sessions(app: Quart, *answer_sets: dict[str, Any]) -> None:

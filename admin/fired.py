@@ -35,7 +35,7 @@ from rules.analysis import Finding
 from service.catalogues import get_version
 from service.db.models import SessionEvent as E
 from service.db.models import utcnow
-from service.event_names import EventNames, named
+from service.event_names import EventNames, name_of
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,10 @@ async def never_fired(
         bundle = live_bundle if version == live else row.bundle if row else None
         rules_of[version] = set(enabled_rules(bundle))
         names_of[version] = EventNames.of_bundle(bundle).rules if bundle is not None else None
-    # Events name rules by number in the version (text before 2026-12-06; ids start with a letter).
+    # Events name rules by number in the version (text before 2026-12-06; ids start with a letter,
+    # and PostgreSQL expands the arrays as text).
     fired = {
-        (int(version), named([int(rule) if str(rule).isdigit() else rule], names_of.get(int(version)))[0])
+        (int(version), name_of(int(rule) if str(rule).isdigit() else rule, names_of.get(int(version))))
         for version, rule in pairs
     }
     found: list[Finding] = []

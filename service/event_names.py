@@ -60,16 +60,17 @@ def numbered(ids: Iterable[str], numbers: Mapping[str, int]) -> Numbered:
     return [get(name, name) for name in ids]
 
 
+def name_of(value: Any, names: Sequence[str] | None) -> str:
+    """The id an event names (a number, or text as before numbers). A number the version does not
+    have (or of a version that is gone: ``names`` None) reads ``#n``: counted, never dropped."""
+    if type(value) is not int:
+        return str(value)
+    return names[value] if names is not None and 0 <= value < len(names) else f"#{value}"
+
+
 def named(values: Iterable[Any], names: Sequence[str] | None) -> list[str]:
-    """The ids of an event's list (numbers, or text as before numbers). A number the version does
-    not have (or of a version that is gone: ``names`` None) reads ``#n``: counted, never dropped."""
-    found = []
-    for value in values:
-        if type(value) is int:
-            found.append(names[value] if names is not None and 0 <= value < len(names) else f"#{value}")
-        else:
-            found.append(str(value))
-    return found
+    """The ids of an event's list (:func:`name_of` each)."""
+    return [name_of(value, names) for value in values]
 
 
 #: The lists of an event's ``data`` and the kind of id each holds.

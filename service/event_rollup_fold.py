@@ -155,9 +155,9 @@ class Fold:
 
     def packed(self, items: Items, names: EventNames | None) -> Packed:
         """In ``items``' numbers (new ids numbered there); ``names``: the version's (None: gone)."""
-        questions = names.questions if names is not None else None
-        rules = names.rules if names is not None else None
-        plans = names.plans if names is not None else None
+        questions, rules, plans = (
+            (names.questions, names.rules, names.plans) if names is not None else (None, None, None)
+        )
         sections = [
             items.encode(named(self.last_answered, questions)),
             self.ranks,

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, select
@@ -39,7 +40,11 @@ class LoadedVersion:
     matcher: Matcher
     questionnaire: dict[str, Any] = field(default_factory=dict)
     estimate: EstimateCalculator | None = None  # compiled once per version when it defines one
-    names: EventNames = field(default_factory=lambda: EventNames((), (), ()))  # numbers in its events
+
+    @cached_property
+    def names(self) -> EventNames:
+        """Its questions, rules and plans by number, as its session events name them."""
+        return EventNames.of_bundle(self.catalogue.raw)
 
 
 def load_version(version: int, catalogue: Catalogue) -> LoadedVersion:
@@ -50,7 +55,6 @@ def load_version(version: int, catalogue: Catalogue) -> LoadedVersion:
         Matcher(catalogue),
         questionnaire_payload(version, catalogue),
         calculator(catalogue),
-        EventNames.of_bundle(catalogue.raw),
     )
 
 

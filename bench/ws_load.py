@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--big-procs", type=int, default=4, help="client processes for the 10,000 phase")
     parser.add_argument("--no-huge", action="store_true", help="skip the 10,000-connection phase")
+    parser.add_argument(
+        "--huge-workers",
+        type=int,
+        default=2,
+        help="planwise serve --workers for the 10,000 phase (default 2)",
+    )
     parser.add_argument("--n-idle", type=int, dest="n_idle_wanted", help="idle connections (2000; quick 500)")
     parser.add_argument(
         "--engines-5000", default="reference", help="engines for the 1000x5000 phase ('' skips it)"

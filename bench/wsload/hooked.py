@@ -76,6 +76,7 @@ class Instruments:
             "loop_stalls_over_20ms": self.stalls_over_20ms,
             "ticks": self.ticks,
             "tasks": len(asyncio.all_tasks()),
+            "pid": os.getpid(),  # with --workers, each process answers for itself
         }
 
 
@@ -124,8 +125,13 @@ def memory_diff(top: int) -> dict[str, Any]:
 
 
 def create_app() -> Quart:
-    """``planwise.app.create_app`` plus the two bench routes and the gc callback."""
+    """``planwise.app.create_app`` plus the two bench routes, the gc callback and the recording histogram
+    (here, so that every ``--workers`` process has them: a worker runs this factory, never ``main``)."""
     from planwise.app import create_app as planwise_app
+    from service import metrics
+
+    if not isinstance(metrics.UPDATE_SECONDS, RecordingHistogram):
+        metrics.UPDATE_SECONDS = RecordingHistogram(metrics.UPDATE_SECONDS)  # type: ignore[assignment]
 
     app = planwise_app()
 
@@ -147,13 +153,13 @@ def create_app() -> Quart:
 
 
 def main(argv: list[str]) -> None:
-    """``bench_server.py HOST PORT ENGINE-LOG-LEVEL [--demo]``: run ``serve`` on the hooked app."""
+    """``bench_server.py HOST PORT LOG-LEVEL [--demo] [--workers N]``: run ``serve`` on the hooked app."""
     from planwise.cli import prepare
-    from service import metrics
     from service.server import serve
 
     if os.environ.get("BENCH_TRACEMALLOC") == "1":
         tracemalloc.start(1)
-    metrics.UPDATE_SECONDS = RecordingHistogram(metrics.UPDATE_SECONDS)  # type: ignore[assignment]
     host, port, log_level = argv[0], int(argv[1]), argv[2]
-    serve(host, port, 1, "--demo" in argv, log_level, app_factory="wsload.hooked:create_app", prepare=prepare)
+    workers = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1
+    demo = "--demo" in argv
+    serve(host, port, workers, demo, log_level, app_factory="wsload.hooked:create_app", prepare=prepare)

@@ -54,14 +54,18 @@ class Bench:
         bundle: Path | None = None,
         name: str | None = None,
         env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> Server:
-        """``planwise serve --demo`` (the demo, or ``bundle``) with the bench instruments (hooked.py)."""
+        """``planwise serve --demo`` (the demo, or ``bundle``) with the bench instruments (hooked.py),
+        in ``workers`` processes (``planwise serve --workers``) when more than one."""
         code = code_revision()
         if code != self.code:  # the tree changed under the run: say so, the numbers may not compare
             self.log(f"[{engine}] NOTE: code is now {code} (run started at {self.code})")
             self.code = f"{self.code} -> {code}"
         port = free_port()
-        db = self.workdir / f"planwise-{name or engine}.db"  # fresh: the bundle loads into an empty one
+        suffix = f"-w{workers}" if workers > 1 else ""
+        # fresh: the bundle loads into an empty one
+        db = self.workdir / f"planwise-{name or engine}{suffix}.db"
         settings = {k: v for k, v in os.environ.items() if not k.startswith("PLANWISE_")}
         settings.update(
             PLANWISE_DATABASE_URL=f"sqlite+aiosqlite:///{db}",
@@ -77,6 +81,7 @@ class Bench:
         # plus the bench-only instruments: exact server time per answer, GC pauses, a loop ticker.
         hooked = ROOT / "bench" / "bench_server.py"
         cmd = [sys.executable, str(hooked), HOST, str(port), "info", "--demo", "--port", str(port)]
+        cmd += ["--workers", str(workers)]
         return self._start(name or engine, cmd, settings)
 
     def _start(self, name: str, cmd: list[str], env: dict[str, str]) -> Server:

@@ -3,7 +3,8 @@
 - ``huge_round``: N (10,000; ``--quick`` 2,000) connections answering at 0.2 answers/s each, spread
   over ``--big-procs`` client processes, first on the echo floor then on the service, right after
   each other so both see the same machine. Client latency next to the server's own time per answer
-  (``planwise_update_seconds``, every value, from the hooked server) and its GC pauses.
+  (``planwise_update_seconds``, every value, from the hooked server) and its GC pauses. The service
+  runs as ``planwise serve --workers`` ``--huge-workers`` (default 2: both cores of the machine).
 - ``plans5000_round``: ``planwise serve`` on a generated 1000-rule, 5000-plan catalogue
   (``bench/catalogues.py``, seed 1) with the server's 1 ms ticker on: N=1 closed loop; server time
   per rules update, the longest event-loop stall, bytes per rules update.
@@ -46,14 +47,30 @@ def huge_name(args: Any) -> str:
 
 
 def huge_round(bench: Bench, echo: Server, server: Server, engine: str) -> None:
-    """The echo floor, then the service, each with ``n_huge`` paced connections."""
+    """The echo floor, then the service, each with ``n_huge`` paced connections.
+
+    With ``--huge-workers N`` (N > 1) the service is a second ``planwise serve --workers N`` of the
+    same engine, started for this phase (fresh SQLite, workers polling each other's changes).
+    """
     a = bench.args
-    for target in (echo, server):
-        errors = bench.open(target, a.n_huge, procs=a.big_procs, timeout=600)
-        bench.run(
-            target, huge_name(a), a.n_huge, a.d_huge, PACED_PERIOD, period=PACED_PERIOD, open_errors=errors
-        )
-        bench.close()
+    if a.huge_workers > 1:
+        server = bench.start_planwise(engine, workers=a.huge_workers)
+    try:
+        for target in (echo, server):
+            errors = bench.open(target, a.n_huge, procs=a.big_procs, timeout=600)
+            bench.run(
+                target,
+                huge_name(a),
+                a.n_huge,
+                a.d_huge,
+                PACED_PERIOD,
+                period=PACED_PERIOD,
+                open_errors=errors,
+            )
+            bench.close()
+    finally:
+        if a.huge_workers > 1:
+            bench.stop(server)
 
 
 def write_bundle(workdir: Path, rules: int = 1000, plans: int = 5000) -> Path:
@@ -84,7 +101,7 @@ def plans5000_round(bench: Bench, engine: str, bundle: Path) -> None:
 
 def scale_summary(phases: list[Phase], idle: dict[str, float], args: Any) -> dict[str, Any]:
     """Issue 10's keys; the unsuffixed key is the worst engine's (the one the target is about)."""
-    out: dict[str, Any] = {"n_huge": args.n_huge}
+    out: dict[str, Any] = {"n_huge": args.n_huge, "n10000_workers": args.huge_workers}
     p99s, errors, ratios, updates, stalls, sizes = [], [], [], [], [], []
     for engine in args.engines:
         big = find(phases, engine, huge_name(args))

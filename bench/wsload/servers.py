@@ -37,6 +37,7 @@ class Server:
         )
         self.known: dict[int, float] = {}  # pid -> create time, of the server and its children
         self.hooked = any(part.endswith("bench_server.py") for part in cmd)
+        self.workers = int(cmd[cmd.index("--workers") + 1]) if "--workers" in cmd else 1
 
     @property
     def url(self) -> str:
@@ -55,14 +56,35 @@ class Server:
         raise RuntimeError(f"{self.name} did not become ready in {timeout:g} s:\n{self.log_tail()}")
 
     def bench_stats(self, reset: bool = True, ticker: bool | None = None) -> dict[str, Any] | None:
-        """The hooked server's instruments since the last reset (bench/wsload/hooked.py); None for echo."""
+        """The hooked server's instruments since the last reset (bench/wsload/hooked.py); None for echo.
+
+        With ``--workers`` each request reaches one process (whichever accepts it): ask until every
+        process has answered once, and merge (values joined, the longest stall, counts summed). A
+        process asked twice answers for the moment since its reset: that second answer is dropped.
+        """
         if not self.hooked:
             return None
         query = f"reset={int(reset)}" + ("" if ticker is None else f"&ticker={int(ticker)}")
         url = f"http://{HOST}:{self.port}/__bench/stats?{query}"
-        with urllib.request.urlopen(url, timeout=30) as reply:
-            result: dict[str, Any] = json.loads(reply.read())
-        return result
+        replies: dict[int, dict[str, Any]] = {}
+        for _ in range(50 * self.workers):
+            with urllib.request.urlopen(url, timeout=30) as reply:
+                result: dict[str, Any] = json.loads(reply.read())
+            replies.setdefault(result.get("pid", 0), result)
+            if len(replies) >= self.workers:
+                break
+        if len(replies) == 1:
+            return next(iter(replies.values()))
+        merged: dict[str, Any] = {"update_ms": [], "gc_pauses_ms": [], "workers_seen": len(replies)}
+        for result in replies.values():
+            merged["update_ms"] += result["update_ms"]
+            merged["gc_pauses_ms"] += result["gc_pauses_ms"]
+            merged["loop_stall_max_ms"] = max(
+                merged.get("loop_stall_max_ms", 0.0), result["loop_stall_max_ms"]
+            )
+            for key in ("loop_stalls_over_20ms", "ticks", "tasks"):
+                merged[key] = merged.get(key, 0) + result[key]
+        return merged
 
     def processes(self) -> list[psutil.Process]:
         """The server process and its children (the durable engine worker)."""

@@ -96,7 +96,7 @@ class RuntimeCollector(Collector):
             ),
             (
                 "planwise_full_collections",
-                "Full garbage collections run after ended connections or memory growth (collector.py)",
+                "Full garbage collections run after ended connections (service/collector.py)",
                 COLLECTOR.collections,
             ),
             (

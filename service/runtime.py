@@ -157,7 +157,6 @@ def init_runtime(app: Quart, settings: Settings, migrate: Migrate) -> None:
         await planwise.store.stop()
         await planwise.live.stop()
         planwise.recommender.close()
-        COLLECTOR.stop()
         await runtime.db.dispose()
 
 

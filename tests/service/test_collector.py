@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 import weakref
 from collections.abc import Iterator
 
@@ -73,47 +72,3 @@ async def test_an_untuned_process_leaves_collections_to_python() -> None:
     collector.closed()
     await asyncio.sleep(0)
     assert collector.collections == 0
-
-
-def _cycles(share: float) -> list[weakref.ref[Node]]:
-    """Cyclic garbage worth ``share`` of the process's allocated blocks (a Node and its __dict__
-    are two blocks); weak references to some of it."""
-    count = int(sys.getallocatedblocks() * share / 2) + 1
-    refs = []
-    for i in range(count):
-        node = Node()
-        if i % 1000 == 0:
-            refs.append(weakref.ref(node))
-    return refs
-
-
-async def test_memory_grown_by_cyclic_garbage_is_collected(tuned: Collector) -> None:
-    refs = _cycles(0.4)
-    assert all(r() is not None for r in refs)  # automatic collections are off: still there
-    assert tuned.check() is True
-    assert all(r() is None for r in refs)
-    assert tuned.grown == 1 and tuned.collections == 1
-    assert tuned.check() is False  # the floor is now the collected process
-
-
-async def test_memory_that_only_turns_over_runs_no_full_collection(tuned: Collector) -> None:
-    floor = sys.getallocatedblocks()
-    for _ in range(20):  # like sessions replacing their kept updates: much allocated, as much freed
-        kept = [{"plan": i, "reasons": [i]} for i in range(floor // 40)]
-        del kept
-    assert tuned.check() is False and tuned.collections == 0
-
-
-async def test_growth_is_checked_on_the_event_loop_until_stopped(tuned: Collector) -> None:
-    tuned.check_seconds = 0.01
-    tuned.tune()  # on this loop: the checks start
-    refs = _cycles(0.4)
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if tuned.grown:
-            break
-    assert tuned.grown == 1 and all(r() is None for r in refs)
-    tuned.stop()
-    refs = _cycles(0.4)
-    await asyncio.sleep(0.05)
-    assert tuned.grown == 1 and all(r() is not None for r in refs)

@@ -381,6 +381,8 @@ class SettingsForm(Form):
         description=(
             'Example: {"order": [{"by": "score", "dir": "desc"}, {"by": "estimate"}, {"by": "ATTRIBUTE"}], '
             '"limit": 20}. "estimate" is the catalogue\'s estimate (see Estimate and display); ATTRIBUTE is '
-            "an attribute key of your catalogue."
+            'an attribute key of your catalogue. "excludedLimit" (default 50): excluded plans listed per '
+            'update; "excludedReasonsLimit" (default: all): reasons listed per excluded plan, the first by '
+            "rule priority (for catalogues with many rules; explanations always give all)."
         ),
     )

@@ -183,12 +183,18 @@ class Matcher:
         excluded = []
         # v1.1: ordered like the plans (as if not excluded), at most ranking.excludedLimit.
         sent = self._top(np.flatnonzero(state.out), state.scores, catalogue.ranking.excluded_limit)
+        most = catalogue.ranking.excluded_reasons_limit
         for i, reasons in zip(sent, state.exclusions_of(sent), strict=True):
             # name/provider are additive fields: clients can list excluded plans by name.
             entry: dict[str, Any] = {"id": plans[i].id, "name": plans[i].name}
             if plans[i].provider is not None:
                 entry["provider"] = plans[i].provider
-            entry["reasons"] = reasons
+            if most is not None and len(reasons) > most:
+                # The first reasons by rule priority, and how many there are (explainPlan: all).
+                entry["reasons"] = reasons[:most]
+                entry["reasonsTotal"] = len(reasons)
+            else:
+                entry["reasons"] = reasons
             excluded.append(entry)
         return {
             "plans": payload_plans,

@@ -156,6 +156,9 @@ class Ranking:
     order: tuple[OrderKey, ...] = (OrderKey("score", "desc"),)
     limit: int = 20
     excluded_limit: int = 50
+    #: At most this many reasons per excluded plan in an update (the first, by rule priority), with
+    #: ``reasonsTotal`` when there were more; None: every reason (``explainPlan`` always gives all).
+    excluded_reasons_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +333,7 @@ def parse_catalogue(data: dict[str, JSON]) -> Catalogue:
             tuple(OrderKey(o["by"], o.get("dir", "asc")) for o in ranking_data["order"]),
             ranking_data.get("limit", 20),
             ranking_data.get("excludedLimit", 50),
+            ranking_data.get("excludedReasonsLimit"),
         )
         if ranking_data
         else Ranking()

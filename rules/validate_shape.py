@@ -206,7 +206,7 @@ class ShapeChecker:
         if not isinstance(ranking, dict):
             self.add("ranking", f"'ranking' must be an object, not {describe(ranking)}")
             return
-        self.report.keys(ranking, "ranking", ("order",), ("limit", "excludedLimit"))
+        self.report.keys(ranking, "ranking", ("order",), ("limit", "excludedLimit", "excludedReasonsLimit"))
         order = self.report.items(ranking, "order", "ranking", MAX_ORDER_KEYS)
         if order == []:
             self.add("ranking.order", "'order' needs at least one sort key")
@@ -229,6 +229,14 @@ class ShapeChecker:
         ):
             self.add(
                 "ranking.excludedLimit", f"'excludedLimit' must be an integer from 0 to {MAX_EXCLUDED_LIMIT}"
+            )
+        reasons = ranking.get("excludedReasonsLimit")
+        if "excludedReasonsLimit" in ranking and (
+            not is_integer(reasons) or not 1 <= reasons <= MAX_EXCLUDED_LIMIT
+        ):
+            self.add(
+                "ranking.excludedReasonsLimit",
+                f"'excludedReasonsLimit' must be an integer from 1 to {MAX_EXCLUDED_LIMIT}",
             )
 
     def _rank_by(self, by: JSON, path: str, has_estimate: bool) -> None:

@@ -166,7 +166,11 @@ class RankedPlan(BaseModel):
 
 class ExcludedPlan(BaseModel):
     id: str
+    name: str
+    provider: str | None = None
     reasons: list[Reason]
+    #: Present when ranking.excludedReasonsLimit cut the reasons (explainPlan gives them all).
+    reasonsTotal: int | None = Field(None, description="how many reasons there are, when they were cut")
 
 
 class QuestionState(BaseModel):

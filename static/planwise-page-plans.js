@@ -221,6 +221,24 @@ function scheduleEstimateExpiry(update) {
 }
 
 /**
+ * For an excluded plan listed with only its first reasons (`reasonsTotal`, set when the catalogue's
+ * `ranking.excludedReasonsLimit` cut them): a button that explains it in full ("Why not this
+ * plan?", planwise-page-whynot.js). Null when every reason is listed.
+ */
+function moreReasons(item, name) {
+  const listed = (item.reasons ?? []).length;
+  if (!(item.reasonsTotal > listed)) return null;
+  const more = item.reasonsTotal - listed;
+  return el("button", {
+    type: "button",
+    class: "excluded-all-reasons link-button",
+    "data-plan-id": item.id,
+    text: `All ${COUNT.format(item.reasonsTotal)} reasons (${COUNT.format(more)} more)`,
+    "aria-label": `Why not ${name}: all ${item.reasonsTotal} reasons`,
+  });
+}
+
+/**
  * The plans that do not fit: the excluded plans the update lists (at most
  * `ranking.excludedLimit`, in ranking order) with their reasons, and how many more there are
  * (`totalPlans - matchedPlans` are excluded in all).
@@ -243,6 +261,7 @@ function renderExcluded(update) {
           { class: "reasons" },
           (item.reasons ?? []).map((r) => el("li", { text: r.text, "data-rule": r.rule })),
         ),
+        moreReasons(item, known?.name ?? item.id),
       ]);
     }),
   );

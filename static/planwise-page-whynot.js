@@ -122,6 +122,17 @@ export function setupWhyNot() {
     event.preventDefault();
     submit(input.value);
   });
+  // An excluded plan listed with some of its reasons (ranking.excludedReasonsLimit): its
+  // "all N reasons" button asks here, like a search for that plan would.
+  $("#excluded").addEventListener("click", (event) => {
+    const button = event.target.closest("button.excluded-all-reasons");
+    if (!button) return;
+    const planId = button.dataset.planId;
+    input.value = displayName(planId);
+    closeOptions();
+    explain(planId, null);
+    $("#why-not").scrollIntoView?.({ block: "nearest" });
+  });
 }
 
 function onKey(event) {

@@ -17,7 +17,7 @@ from .client import Clients
 from .config import HOST, RATE_BURST, RATE_PER_SECOND, REPLY_TIMEOUT, ROOT, code_revision
 from .events_phase import events_round
 from .report import Phase, describe
-from .scale import huge_round, plans5000_round, write_bundle
+from .scale import REASONS_LIMIT, huge_round, plans5000_round, write_bundle
 from .servers import Server, free_port, system_cpu
 from .socketio_phase import describe_socketio, run_socketio_phase
 
@@ -231,8 +231,10 @@ class Bench:
                 self.events.update(events_round(self, engine))
         if a.engines_5000:
             bundle = write_bundle(self.workdir)
+            limited = write_bundle(self.workdir, reasons_limit=REASONS_LIMIT)
             for engine in a.engines_5000:
                 plans5000_round(self, engine, bundle)
+                plans5000_round(self, engine, limited, tag="-reasons")
 
     def planwise_round(self, server: Server, echo: Server, engine: str) -> None:
         a = self.args

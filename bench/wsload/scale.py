@@ -7,7 +7,10 @@
   runs as ``planwise serve --workers`` ``--huge-workers`` (default 2: both cores of the machine).
 - ``plans5000_round``: ``planwise serve`` on a generated 1000-rule, 5000-plan catalogue
   (``bench/catalogues.py``, seed 1) with the server's 1 ms ticker on: N=1 closed loop; server time
-  per rules update, the longest event-loop stall, bytes per rules update.
+  per rules update, the longest event-loop stall, bytes per rules update. Run twice: as generated
+  (every reason of every excluded plan: the time and stall keys) and with
+  ``ranking.excludedReasonsLimit`` :data:`REASONS_LIMIT` (the bytes key; the other one's bytes are
+  ``..._every_reason``).
 - ``scale_summary``: the keys of the final JSON line, ``TARGETS_10`` their targets.
 """
 
@@ -73,22 +76,36 @@ def huge_round(bench: Bench, echo: Server, server: Server, engine: str) -> None:
             bench.stop(server)
 
 
-def write_bundle(workdir: Path, rules: int = 1000, plans: int = 5000) -> Path:
-    """The generated catalogue as a bundle file for ``PLANWISE_DEMO_BUNDLE``."""
+#: ``ranking.excludedReasonsLimit`` of the second 1000x5000 catalogue: what the staff of a catalogue
+#: with that many rules would set (a few reasons per excluded plan; explainPlan gives all).
+REASONS_LIMIT = 3
+
+
+def write_bundle(
+    workdir: Path, rules: int = 1000, plans: int = 5000, reasons_limit: int | None = None
+) -> Path:
+    """The generated catalogue as a bundle file for ``PLANWISE_DEMO_BUNDLE`` (with
+    ``ranking.excludedReasonsLimit`` when ``reasons_limit`` is given)."""
     sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
     from catalogues import generate  # bench/catalogues.py (imports rules/)
 
-    path = workdir / f"catalogue-{rules}x{plans}.json"
-    path.write_bytes(orjson.dumps(generate(rules, plans, seed=1)))
+    bundle = generate(rules, plans, seed=1)
+    suffix = ""
+    if reasons_limit is not None:
+        bundle["ranking"] = {**bundle.get("ranking", {"order": [{"by": "score", "dir": "desc"}]})}
+        bundle["ranking"]["excludedReasonsLimit"] = reasons_limit
+        suffix = f"-reasons{reasons_limit}"
+    path = workdir / f"catalogue-{rules}x{plans}{suffix}.json"
+    path.write_bytes(orjson.dumps(bundle))
     return path
 
 
-def plans5000_round(bench: Bench, engine: str, bundle: Path) -> None:
+def plans5000_round(bench: Bench, engine: str, bundle: Path, tag: str = "") -> None:
     """A server on the 1000x5000 catalogue: N=1 closed loop with the 1 ms ticker on."""
     a = bench.args
-    server = bench.start_planwise(engine, bundle=bundle, name=f"{engine}-5000")
+    server = bench.start_planwise(engine, bundle=bundle, name=f"{engine}-5000{tag}")
     try:
-        bench.round = f"{engine}-5000"
+        bench.round = f"{engine}-5000{tag}"
         bench.open(server, 1)
         bench.run(server, "warmup", 1, a.warmup * 2, 0.2, record=False)
         server.bench_stats(reset=True, ticker=True)
@@ -132,7 +149,12 @@ def scale_summary(phases: list[Phase], idle: dict[str, float], args: Any) -> dic
             ratios.append(ratio)
             out[f"idle_kib_vs_echo_{engine}"] = ratio
     for engine in args.engines_5000:
-        heavy = find(phases, f"{engine}-5000", "N=1 closed loop 1000x5000")
+        limited = find(phases, f"{engine}-5000-reasons", "N=1 closed loop 1000x5000")
+        if limited is not None and limited.done:
+            sizes.append(limited.reply_bytes / limited.done)
+            out[f"bytes_per_rules_update_5000_{engine}"] = limited.reply_bytes / limited.done
+            out[f"update_p50_ms_5000_plans_reasons_limit_{engine}"] = percentile(limited.server_ms, 50)
+        heavy = find(phases, f"{engine}-5000", "N=1 closed loop 1000x5000", f"{engine}-5000")
         if heavy is not None:
             update = percentile(heavy.server_ms, 50)
             updates.append(update)
@@ -142,9 +164,8 @@ def scale_summary(phases: list[Phase], idle: dict[str, float], args: Any) -> dic
             if heavy.stall_max_ms is not None:
                 stalls.append(heavy.stall_max_ms)
                 out[f"loop_block_max_ms_5000_{engine}"] = heavy.stall_max_ms
-            if heavy.done:
-                sizes.append(heavy.reply_bytes / heavy.done)
-                out[f"bytes_per_rules_update_5000_{engine}"] = heavy.reply_bytes / heavy.done
+            if heavy.done:  # every reason of every excluded plan (no excludedReasonsLimit)
+                out[f"bytes_per_rules_update_5000_every_reason_{engine}"] = heavy.reply_bytes / heavy.done
     out["n10000_p99_ms"] = max(p99s, default=math.nan)
     out["n10000_errors"] = sum(errors) if errors else None
     out["idle_kib_vs_echo"] = max(ratios, default=math.nan)

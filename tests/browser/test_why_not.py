@@ -484,3 +484,55 @@ def test_why_not_over_the_http_fallback(
         assert errors == []
     finally:
         context.close()
+
+
+def test_an_excluded_plan_listed_with_its_first_reason_offers_all_of_them(tmp_path: Path, page: Page) -> None:
+    """ranking.excludedReasonsLimit 1: each excluded plan lists its first reason by priority; one
+    with more says how many and explains them all on request ("Why not this plan?")."""
+    bundle = generate(count=400)
+    bundle["ranking"]["excludedReasonsLimit"] = 1
+    bundle["ranking"]["excludedLimit"] = 400  # all of them: the cheapest lose on data alone
+    path = tmp_path / "generated-400.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    server = browser_server(tmp_path / "server")
+    server.env["PLANWISE_DEMO_BUNDLE"] = str(path)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        server.start()
+        page.goto(server.url + "/")
+        expect(page.locator("#connection")).to_have_attribute("data-status", "live", timeout=30_000)
+        page.get_by_role("group", name=DATA_QUESTION).get_by_label("More than 40 GB").check()
+        budget = page.get_by_label(BUDGET_QUESTION, exact=True)
+        budget.fill(str(BUDGET))
+        budget.press("Tab")
+        wait_answers(page, {"dataUsage": "heavy", "budget": BUDGET})
+        page.locator("#excluded summary").click()
+        expected = Expected(bundle, travel=False)
+        listed = excluded_on_page(page)
+        assert [item["id"] for item in listed] == [p["id"] for p in expected.excluded]
+        both = [item for item in listed if len(Expected.reasons_against(expected.plans[item["id"]])) == 2]
+        assert both and len(both) < len(listed), "some listed plans lose on both rules, some on one"
+        for item in listed:
+            against = Expected.reasons_against(expected.plans[item["id"]])
+            assert item["reasons"] == against[:1], item  # the data rule (priority 20) first
+            button = page.locator(f'#excluded li[data-plan-id="{item["id"]}"] button.excluded-all-reasons')
+            expect(button).to_have_count(1 if len(against) == 2 else 0)
+        update = page.evaluate("window.planwiseClient.update")
+        totals = {e["id"]: e.get("reasonsTotal") for e in update["excluded"]}
+        assert {pid for pid, total in totals.items() if total == 2} == {item["id"] for item in both}
+
+        target = both[0]
+        button = page.locator(f'#excluded li[data-plan-id="{target["id"]}"] button.excluded-all-reasons')
+        expect(button).to_have_text("All 2 reasons (1 more)")
+        button.click()
+        shown = shown_explanation(page, target["id"], "excluded")
+        assert (
+            shown["reasons"]
+            == Expected.reasons_against(expected.plans[target["id"]])
+            == [HEAVY, WITHIN_BUDGET]
+        )
+        expect(page.get_by_label("Plan name or plan id")).to_have_value(target["name"])
+        assert errors == []
+    finally:
+        server.stop()

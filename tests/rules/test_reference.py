@@ -148,6 +148,26 @@ def test_excluded_is_cut_to_the_excluded_limit_in_ranking_order(example_bundle: 
     assert run(example_bundle, {"dataUsage": "heavy", "budget": 25})["excluded"] == []
 
 
+def test_excluded_reasons_are_cut_to_the_excluded_reasons_limit_with_their_total(
+    example_bundle: dict[str, Any],
+) -> None:
+    answers = {"dataUsage": "heavy", "budget": 5}
+    every = {e["id"]: e for e in run(example_bundle, answers)["excluded"]}
+    assert len(every["basic-5"]["reasons"]) == 2  # two rules exclude it
+    assert not any("reasonsTotal" in e for e in every.values())  # no limit: every reason
+    example_bundle["ranking"]["excludedReasonsLimit"] = 1
+    cut = {e["id"]: e for e in run(example_bundle, answers)["excluded"]}
+    assert list(cut) == list(every)  # the same plans, in the same order
+    assert cut["basic-5"]["reasons"] == every["basic-5"]["reasons"][:1]  # the first by priority
+    assert cut["basic-5"]["reasonsTotal"] == 2
+    assert all(cut[p] == every[p] for p in every if p != "basic-5")  # one reason: nothing cut
+    # Asked about the plan, the explanation still lists every reason.
+    assert explain(example_bundle, answers, "basic-5") == {
+        "status": "excluded",
+        "reasons": every["basic-5"]["reasons"],
+    }
+
+
 def explain(bundle: dict[str, Any], answers: dict[str, Any], plan_id: str) -> dict[str, Any] | None:
     catalogue = parse_catalogue(bundle)
     evaluation = ReferenceEvaluator(catalogue, 1).evaluate(answers)

@@ -848,6 +848,16 @@ CASES: dict[str, tuple[Mutation, str, str]] = {
     "ranking-limit-big": (put("ranking", "limit", 1001), "ranking.limit", "integer from 1 to 1000"),
     "ranking-limit-bool": (put("ranking", "limit", True), "ranking.limit", "integer from 1 to 1000"),
     "ranking-unknown-key": (put("ranking", "limits", 3), "ranking.limits", "(did you mean 'limit'?)"),
+    "excluded-reasons-zero": (
+        put("ranking", "excludedReasonsLimit", 0),
+        "ranking.excludedReasonsLimit",
+        "integer from 1 to 1000",
+    ),
+    "excluded-reasons-text": (
+        put("ranking", "excludedReasonsLimit", "3"),
+        "ranking.excludedReasonsLimit",
+        "integer from 1 to 1000",
+    ),
     # visibility cycles
     "cycle-self": (
         put("questions", 5, "askWhen", {"answer": "lines", "op": "exists"}),

@@ -152,6 +152,8 @@ class Bench:
         time.sleep(max(0.0, start_at + warmup + duration - time.time()))
         s1, c1, a1, w1 = server.cpu(), self.clients.cpu(), system_cpu(), time.perf_counter()
         inside = server.bench_stats(reset=True) or {}
+        if record and "updates_per_worker" in inside:
+            self.log(f"[{server.name}] rules updates per worker process: {inside['updates_per_worker']}")
         replies = []
         for pipe in self.clients.pipes[:count]:
             if not pipe.poll(REPLY_TIMEOUT + 30):

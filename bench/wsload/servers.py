@@ -75,7 +75,12 @@ class Server:
                 break
         if len(replies) == 1:
             return next(iter(replies.values()))
-        merged: dict[str, Any] = {"update_ms": [], "gc_pauses_ms": [], "workers_seen": len(replies)}
+        merged: dict[str, Any] = {
+            "update_ms": [],
+            "gc_pauses_ms": [],
+            "workers_seen": len(replies),
+            "updates_per_worker": sorted(len(r["update_ms"]) for r in replies.values()),
+        }
         for result in replies.values():
             merged["update_ms"] += result["update_ms"]
             merged["gc_pauses_ms"] += result["gc_pauses_ms"]

@@ -59,7 +59,7 @@ class Bench:
         """``planwise serve --demo`` (the demo, or ``bundle``) with the bench instruments (hooked.py),
         in ``workers`` processes (``planwise serve --workers``) when more than one."""
         code = code_revision()
-        if code != self.code:  # the tree changed under the run: say so, the numbers may not compare
+        if code != self.code.rpartition(" -> ")[2]:  # the tree changed under the run: say so once
             self.log(f"[{engine}] NOTE: code is now {code} (run started at {self.code})")
             self.code = f"{self.code} -> {code}"
         port = free_port()

@@ -201,3 +201,17 @@ async def test_diff_shows_changes_against_live(app: Quart, editor: Browser) -> N
     assert "(heavy-data)" in page and "Heavy users: 20 GB+" in page
     removed = page[page.index("(retired)") :]
     assert removed.index('<span class="tag">removed</span>') < removed.index("</li>")
+
+
+async def test_simulator_says_when_excluded_reasons_are_cut(app: Quart, editor: Browser) -> None:
+    ranking = '{"order": [{"by": "score", "dir": "desc"}], "excludedReasonsLimit": 1}'
+    await editor.post("/admin/draft/settings", {"name": "Mobile", "description": "", "ranking": ranking})
+    page = await editor.text(sim_url(dataUsage="heavy", budget="5"))
+    draft_col = page[page.index("<h2>Draft</h2>") : page.index("<h2>Live (version 1)</h2>")]
+    live_col = page[page.index("<h2>Live (version 1)</h2>") :]
+    assert "the first 1 of 2 reasons" in draft_col.split("Excluded plans")[1]
+    assert "reasons-cut" not in live_col  # the live version lists every reason
+    why = await editor.text(sim_url(dataUsage="heavy", budget="5") + "&explain=basic-5")
+    block = why[why.index('class="explanation"') :]
+    block = block[: block.index("</div>")]
+    assert block.count("<li") >= 2  # the explanation gives both reasons

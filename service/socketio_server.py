@@ -16,7 +16,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,11 +27,11 @@ from .config import Settings
 from .connection import TokenBucket
 from .cookies import session_cookie_name
 from .core import Opened, Planwise
-from .db.models import LABEL_MAX
 from .errors import ProtocolError
 from .hub import OrderKey, frame
 from .origins import origin_allowed
 from .runtime import NotServing, get_runtime
+from .socketio_fields import client_address, session_cookie, user_label, user_response
 from .socketio_packets import Json, Packed, Packer, event_packet
 from .socketio_socket import use_lean_sockets
 
@@ -62,7 +61,8 @@ class SioConnection:
         self.user_sub: str | None = None
         self.bucket = TokenBucket(settings.rate_per_second, settings.rate_burst)
         self.strikes = 0
-        self.pending = 0
+        self.pending = 0  # admitted events not answered yet
+        self.closing = False  # flooded: closed once every admitted event is answered
         self.lock = asyncio.Lock()  # events run one at a time, in arrival order
         self.ready: asyncio.Future[None] | None = None
         self.closed = False
@@ -103,6 +103,11 @@ class SioConnection:
                 self.server.spawn(socket.close(wait=False, abort=True))
         else:  # a policy close: Socket.IO's DISCONNECT, after which clients do not reconnect
             self.server.spawn(self.server.sio.disconnect(self.sid))
+
+    def settle(self) -> None:
+        """A flooder is closed after the events admitted before the flood are answered (their acks)."""
+        if self.closing and not self.pending:
+            self.drop(abort=False)
 
     def admit(self) -> bool:
         """The token bucket of ``/ws``: False when this event must be refused as ``rate_limited``."""
@@ -206,9 +211,11 @@ class SocketIOServer:
                 value = query[name][0]
             return value if isinstance(value, str) and value else None
 
-        token = given("token") or _cookie(environ.get("HTTP_COOKIE"), session_cookie_name(self.settings))
+        token = given("token") or session_cookie(
+            environ.get("HTTP_COOKIE"), session_cookie_name(self.settings)
+        )
         try:
-            opened = await planwise.open(token, given("authToken"), _client_address(environ))
+            opened = await planwise.open(token, given("authToken"), client_address(environ))
         except ProtocolError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.payload()) from None
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
@@ -264,7 +271,7 @@ class SocketIOServer:
     async def _event(self, event: str, sid: str, *args: Any) -> Any:
         """Every client event: rate limit, then the operation, in arrival order; the ack is the reply."""
         conn = self.conns.get(sid)
-        if conn is None:  # dropped since it arrived (a flood read in one go): no ack, as after a disconnect
+        if conn is None or conn.closing:  # dropped, or closing a flood: no ack, as after a disconnect
             return self.sio.not_handled
         if event in _RESERVED:
             return None
@@ -275,8 +282,8 @@ class SocketIOServer:
                 "rate_limited", "Too many messages; " + ("closing" if closing else "slow down")
             )
             conn.offer(frame("error", error.payload()))
-            if closing:
-                conn.drop(abort=False)
+            conn.closing = conn.closing or closing
+            conn.settle()
             return {"error": error.payload()}
         conn.pending += 1
         try:
@@ -299,6 +306,7 @@ class SocketIOServer:
             )
         finally:
             conn.pending -= 1
+            conn.settle()
 
     @staticmethod
     def _error(conn: SioConnection, exc: ProtocolError) -> dict[str, Any]:
@@ -336,52 +344,6 @@ class SocketIOServer:
         for conn in list(self.conns.values()):
             conn.drop(abort=True)
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def user_response(data: Any) -> Any:
-    """The original design's bare answers object, or either ``userResponse`` shape of ``/ws``."""
-    if isinstance(data, dict) and (
-        (set(data) == {"answers"} and isinstance(data["answers"], dict))
-        or set(data) == {"questionId", "value"}
-    ):
-        return data
-    return {"answers": data}
-
-
-def user_label(value: Any) -> str | None:
-    """The original design's ``userId``, when it is a usable label: an unverified name for the session.
-
-    A string (or integer) of 1 to ``LABEL_MAX`` printable characters, stripped; anything else is
-    ignored (the connection goes on without it). It is kept on the session and never looked up: it
-    grants nothing, and it is not written to logs or events (it may be personal data).
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    return value if 0 < len(value) <= LABEL_MAX and value.isprintable() else None
-
-
-def _cookie(header: str | None, name: str) -> str | None:
-    if not header:
-        return None
-    cookies: SimpleCookie = SimpleCookie()
-    try:
-        cookies.load(header)
-    except Exception:  # a malformed Cookie header names no session
-        return None
-    morsel = cookies.get(name)
-    return morsel.value if morsel is not None and morsel.value else None
-
-
-def _client_address(environ: dict[str, Any]) -> str | None:
-    """The client's address from the ASGI scope (as the trusted-proxy middleware set it).
-
-    Not ``REMOTE_ADDR``: python-engineio's ASGI driver always sets that to 127.0.0.1.
-    """
-    client = (environ.get("asgi.scope") or {}).get("client")
-    return str(client[0]) if client else None
 
 
 def init_socketio(app: Quart, settings: Settings) -> SocketIOServer:

@@ -253,6 +253,15 @@ def wait_answers(page: Page, expected: dict[str, Any]) -> None:
     )
 
 
+def answer_heavy_within_budget(page: Page) -> None:
+    """More than 40 GB of data and the test's budget, as a person would answer them."""
+    page.get_by_role("group", name=DATA_QUESTION).get_by_label("More than 40 GB").check()
+    budget = page.get_by_label(BUDGET_QUESTION, exact=True)
+    budget.fill(str(BUDGET))
+    budget.press("Tab")
+    wait_answers(page, {"dataUsage": "heavy", "budget": BUDGET})
+
+
 def shown_ids(page: Page) -> list[str]:
     ids: list[str] = page.eval_on_selector_all("#plans > li", "(els) => els.map((el) => el.dataset.planId)")
     return ids
@@ -339,11 +348,7 @@ def test_why_not_on_a_generated_5000_plan_catalogue(
     initially_seen = set(shown_ids(page))
 
     # Heavy data and a budget: most plans are excluded (about six in seven by data alone).
-    page.get_by_role("group", name=DATA_QUESTION).get_by_label("More than 40 GB").check()
-    budget = page.get_by_label(BUDGET_QUESTION, exact=True)
-    budget.fill(str(BUDGET))
-    budget.press("Tab")
-    wait_answers(page, {"dataUsage": "heavy", "budget": BUDGET})
+    answer_heavy_within_budget(page)
     before_travel = Expected(bundle, travel=False)
     assert len(before_travel.excluded) > 4000 and len(before_travel.matched) > 3 * LIMIT
     assert shown_ids(page) == before_travel.shown
@@ -455,11 +460,7 @@ def test_why_not_over_the_http_fallback(
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(big_server.url + "/")
         expect(page.locator("#connection")).to_have_attribute("data-status", "fallback", timeout=30_000)
-        page.get_by_role("group", name=DATA_QUESTION).get_by_label("More than 40 GB").check()
-        budget = page.get_by_label(BUDGET_QUESTION, exact=True)
-        budget.fill(str(BUDGET))
-        budget.press("Tab")
-        wait_answers(page, {"dataUsage": "heavy", "budget": BUDGET})
+        answer_heavy_within_budget(page)
         expected = Expected(bundle, travel=False)
         check_excluded(page, expected)
 
@@ -502,11 +503,7 @@ def test_an_excluded_plan_listed_with_its_first_reason_offers_all_of_them(tmp_pa
         server.start()
         page.goto(server.url + "/")
         expect(page.locator("#connection")).to_have_attribute("data-status", "live", timeout=30_000)
-        page.get_by_role("group", name=DATA_QUESTION).get_by_label("More than 40 GB").check()
-        budget = page.get_by_label(BUDGET_QUESTION, exact=True)
-        budget.fill(str(BUDGET))
-        budget.press("Tab")
-        wait_answers(page, {"dataUsage": "heavy", "budget": BUDGET})
+        answer_heavy_within_budget(page)
         page.locator("#excluded summary").click()
         expected = Expected(bundle, travel=False)
         listed = excluded_on_page(page)

@@ -106,14 +106,13 @@ class Events:
         payload = update.payload
         matched = int(payload["matchedPlans"])
         names = loaded.names
-        question = names.question_numbers.get
-        plan = names.plan_numbers.get
+        questions = names.question_numbers
         data: dict[str, Any] = {
-            "answered": [question(q, q) for q in checked if q in after],
-            "cleared": [question(q, q) for q in before if q not in after],
-            "visible": numbered(update.evaluation.visible, names.question_numbers),
+            "answered": numbered((q for q in checked if q in after), questions),
+            "cleared": numbered((q for q in before if q not in after), questions),
+            "visible": numbered(update.evaluation.visible, questions),
             "fired": numbered(update.evaluation.fired, names.rule_numbers),
-            "shown": [plan(p["id"], p["id"]) for p in payload["plans"]],
+            "shown": numbered((p["id"] for p in payload["plans"]), names.plan_numbers),
         }
         if matched == 0:
             data["answers"] = rule_answers(loaded, update.usable)

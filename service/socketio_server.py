@@ -282,7 +282,7 @@ class SocketIOServer:
                 "rate_limited", "Too many messages; " + ("closing" if closing else "slow down")
             )
             conn.offer(frame("error", error.payload()))
-            conn.closing = conn.closing or closing
+            conn.closing = closing  # (once closing, events are not handled at all: above)
             conn.settle()
             return {"error": error.payload()}
         conn.pending += 1

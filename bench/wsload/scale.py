@@ -56,10 +56,9 @@ def huge_round(bench: Bench, echo: Server, server: Server, engine: str) -> None:
     same engine, started for this phase (fresh SQLite, workers polling each other's changes).
     """
     a = bench.args
-    if a.huge_workers > 1:
-        server = bench.start_planwise(engine, workers=a.huge_workers)
+    own = bench.start_planwise(engine, workers=a.huge_workers) if a.huge_workers > 1 else None
     try:
-        for target in (echo, server):
+        for target in (echo, own or server):
             errors = bench.open(target, a.n_huge, procs=a.big_procs, timeout=600)
             bench.run(
                 target,
@@ -72,8 +71,8 @@ def huge_round(bench: Bench, echo: Server, server: Server, engine: str) -> None:
             )
             bench.close()
     finally:
-        if a.huge_workers > 1:
-            bench.stop(server)
+        if own is not None:
+            bench.stop(own)
 
 
 #: ``ranking.excludedReasonsLimit`` of the second 1000x5000 catalogue: what the staff of a catalogue
@@ -92,8 +91,7 @@ def write_bundle(
     bundle = generate(rules, plans, seed=1)
     suffix = ""
     if reasons_limit is not None:
-        bundle["ranking"] = {**bundle.get("ranking", {"order": [{"by": "score", "dir": "desc"}]})}
-        bundle["ranking"]["excludedReasonsLimit"] = reasons_limit
+        bundle["ranking"] = {**bundle["ranking"], "excludedReasonsLimit": reasons_limit}
         suffix = f"-reasons{reasons_limit}"
     path = workdir / f"catalogue-{rules}x{plans}{suffix}.json"
     path.write_bytes(orjson.dumps(bundle))
@@ -154,7 +152,7 @@ def scale_summary(phases: list[Phase], idle: dict[str, float], args: Any) -> dic
             sizes.append(limited.reply_bytes / limited.done)
             out[f"bytes_per_rules_update_5000_{engine}"] = limited.reply_bytes / limited.done
             out[f"update_p50_ms_5000_plans_reasons_limit_{engine}"] = percentile(limited.server_ms, 50)
-        heavy = find(phases, f"{engine}-5000", "N=1 closed loop 1000x5000", f"{engine}-5000")
+        heavy = find(phases, f"{engine}-5000", "N=1 closed loop 1000x5000")
         if heavy is not None:
             update = percentile(heavy.server_ms, 50)
             updates.append(update)
